@@ -1,0 +1,92 @@
+/* CSwinetd: the few things swinetd must do in C.
+ *
+ * 1. sw_spawn: the code between fork and exec. After clone(CLONE_VM|CLONE_VFORK) the child shares
+ *    the parent's memory and must make only raw system calls: no allocation, no locks, no Swift
+ *    runtime. Swift cannot promise that, so the child side lives here.
+ * 2. Thin wrappers for Linux calls that Swift's Glibc module does not export (epoll, signalfd,
+ *    accept4, close_range) or that are macros/variadic in C (fcntl, ioctl, syslog).
+ */
+#ifndef CSWINETD_H
+#define CSWINETD_H
+
+#include <stdint.h>
+#include <sys/types.h>
+#include <sys/socket.h>
+#include <sys/epoll.h>
+#include <signal.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* One resource limit to apply in the child (RLIMIT_* number, soft, hard). */
+typedef struct {
+    int resource;
+    uint64_t soft;
+    uint64_t hard;
+} sw_rlimit;
+
+/* Everything the child needs, prepared by the parent so that the child only makes system calls. */
+typedef struct {
+    const char *path;           /* program to execve */
+    char *const *argv;          /* NULL-terminated */
+    char *const *envp;          /* NULL-terminated */
+    int fd0, fd1, fd2;          /* become 0, 1, 2 (may be equal) */
+    const int *extra_fds;       /* become 3, 4, ... in order (LISTEN_FDS style); may be NULL */
+    int n_extra_fds;
+    int set_ids;                /* 1: setgroups/setresgid/setresuid to the values below */
+    uid_t uid;
+    gid_t gid;
+    const gid_t *groups;
+    int n_groups;
+    int set_nice;               /* 1: setpriority(PRIO_PROCESS, 0, nice) */
+    int nice;
+    unsigned int umask;         /* always applied */
+    const sw_rlimit *rlimits;
+    int n_rlimits;
+    const char *chroot_dir;     /* NULL: none */
+    const char *cwd;            /* NULL: "/" */
+    int new_session;            /* 1: setsid() */
+} sw_spawn_attr;
+
+/* Starts a child. On success returns 0 and stores the pid. On failure returns an errno value and
+ * *failed_step names the step that failed (static string), so the daemon can log it. The parent
+ * thread is suspended until the child has called execve or exited. */
+int sw_spawn(const sw_spawn_attr *attr, pid_t *pid, const char **failed_step);
+
+/* Blocks the signals the reactor reads from its signalfd (CHLD, HUP, TERM, INT, USR1, USR2, ALRM)
+ * in the calling thread and fills `set` with them. Call first thing in main, before any thread. */
+void sw_block_daemon_signals(sigset_t *set);
+
+/* signalfd(-1, set, SFD_NONBLOCK|SFD_CLOEXEC) */
+int sw_signalfd(const sigset_t *set);
+/* Reads one signalfd record; returns the signal number, 0 when none is pending, -1 on error. */
+int sw_signalfd_read(int fd);
+
+int sw_epoll_create(void);
+int sw_epoll_ctl(int epfd, int op, int fd, uint32_t events, uint64_t data);
+/* Waits; fills parallel arrays of event masks and data; returns count or -1. */
+int sw_epoll_wait(int epfd, uint32_t *events, uint64_t *datas, int max, int timeout_ms);
+
+int sw_accept4(int fd, struct sockaddr_storage *addr, socklen_t *len, int flags);
+int sw_set_nonblocking(int fd, int on);
+int sw_set_cloexec(int fd, int on);
+int sw_fionread(int fd);
+
+/* SO_PEERCRED of a Unix socket (struct ucred needs _GNU_SOURCE, which Swift's Glibc lacks). */
+int sw_peer_credentials(int fd, pid_t *pid, uid_t *uid, gid_t *gid);
+
+/* Linux socket flag values, which Swift sees as enums of unusual types. */
+int sw_sock_cloexec(void);
+int sw_sock_nonblock(void);
+
+/* syslog(priority, "%s", message) — syslog is variadic. */
+void sw_syslog(int priority, const char *message);
+
+/* Number of open file descriptors of this process (from /proc/self/fd), -1 if unknown. */
+int sw_count_open_fds(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,106 @@
+/* Wrappers for Linux calls that Swift's Glibc module does not export or cannot call (macros,
+ * variadic functions). Each is a direct pass-through; errno is left for the caller. */
+#define _GNU_SOURCE
+#include "CSwinetd.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/ioctl.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <syslog.h>
+#include <unistd.h>
+
+void sw_block_daemon_signals(sigset_t *set) {
+    sigemptyset(set);
+    sigaddset(set, SIGCHLD);
+    sigaddset(set, SIGHUP);
+    sigaddset(set, SIGTERM);
+    sigaddset(set, SIGINT);
+    sigaddset(set, SIGUSR1);
+    sigaddset(set, SIGUSR2);
+    sigaddset(set, SIGALRM);
+    pthread_sigmask(SIG_BLOCK, set, NULL);
+}
+
+int sw_signalfd(const sigset_t *set) { return signalfd(-1, set, SFD_NONBLOCK | SFD_CLOEXEC); }
+
+int sw_signalfd_read(int fd) {
+    struct signalfd_siginfo info;
+    ssize_t n = read(fd, &info, sizeof info);
+    if (n == (ssize_t)sizeof info) return (int)info.ssi_signo;
+    if (n < 0 && (errno == EAGAIN || errno == EINTR)) return 0;
+    return -1;
+}
+
+int sw_epoll_create(void) { return epoll_create1(EPOLL_CLOEXEC); }
+
+int sw_epoll_ctl(int epfd, int op, int fd, uint32_t events, uint64_t data) {
+    struct epoll_event ev;
+    ev.events = events;
+    ev.data.u64 = data;
+    return epoll_ctl(epfd, op, fd, &ev);
+}
+
+int sw_epoll_wait(int epfd, uint32_t *events, uint64_t *datas, int max, int timeout_ms) {
+    struct epoll_event evs[256];
+    if (max > 256) max = 256;
+    int n = epoll_wait(epfd, evs, max, timeout_ms);
+    for (int i = 0; i < n; i++) {
+        events[i] = evs[i].events;
+        datas[i] = evs[i].data.u64;
+    }
+    return n;
+}
+
+int sw_accept4(int fd, struct sockaddr_storage *addr, socklen_t *len, int flags) {
+    return accept4(fd, (struct sockaddr *)addr, len, flags);
+}
+
+int sw_set_nonblocking(int fd, int on) {
+    int flags = fcntl(fd, F_GETFL);
+    if (flags < 0) return -1;
+    flags = on ? (flags | O_NONBLOCK) : (flags & ~O_NONBLOCK);
+    return fcntl(fd, F_SETFL, flags);
+}
+
+int sw_set_cloexec(int fd, int on) {
+    int flags = fcntl(fd, F_GETFD);
+    if (flags < 0) return -1;
+    flags = on ? (flags | FD_CLOEXEC) : (flags & ~FD_CLOEXEC);
+    return fcntl(fd, F_SETFD, flags);
+}
+
+int sw_fionread(int fd) {
+    int n = 0;
+    if (ioctl(fd, FIONREAD, &n) < 0) return -1;
+    return n;
+}
+
+int sw_peer_credentials(int fd, pid_t *pid, uid_t *uid, gid_t *gid) {
+    struct ucred cred;
+    socklen_t len = sizeof cred;
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) return -1;
+    *pid = cred.pid;
+    *uid = cred.uid;
+    *gid = cred.gid;
+    return 0;
+}
+
+int sw_sock_cloexec(void) { return SOCK_CLOEXEC; }
+int sw_sock_nonblock(void) { return SOCK_NONBLOCK; }
+
+void sw_syslog(int priority, const char *message) { syslog(priority, "%s", message); }
+
+int sw_count_open_fds(void) {
+    DIR *d = opendir("/proc/self/fd");
+    if (!d) return -1;
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) if (e->d_name[0] != '.') n++;
+    closedir(d);
+    return n - 1; /* the directory's own fd */
+}

@@ -1,0 +1,54 @@
+/// The effective service table that `swinetd check` prints: one row per service, aligned.
+public enum ServiceTable {
+    public static func render(_ services: [Service], color: Bool = false) -> String {
+        let header = ["SERVICE", "TYPE", "PROTO", "MODE", "USER", "PROGRAM", "LISTENS ON", "DEFINED AT"]
+        var rows: [[String]] = [header]
+        for service in services {
+            let mode = modeText(service)
+            let program: String
+            switch service.program {
+            case .builtin(let builtin): program = "internal \(builtin.rawValue)"
+            case .external(let path, let arguments): program = ([path] + arguments.dropFirst()).joined(separator: " ")
+            }
+            let listens: String
+            if case .target(let name, let plus) = service.tcpmux {
+                listens = "tcpmux " + (plus ? "+" : "") + name
+            } else {
+                listens = service.listeners.map { "\($0.address)" }.joined(separator: ", ")
+            }
+            let user = service.credentials.changeIdentity
+                ? "\(service.credentials.user)(\(service.credentials.uid):\(service.credentials.gid))"
+                : "\(service.credentials.user)(self)"
+            rows.append([
+                service.name, service.socketType.rawValue, service.protocolName, mode, user, program, listens,
+                "\(service.location)",
+            ])
+        }
+        var widths = [Int](repeating: 0, count: header.count)
+        for row in rows {
+            for (i, cell) in row.enumerated() where i < header.count - 1 { widths[i] = max(widths[i], cell.count) }
+        }
+        var out = ""
+        for (index, row) in rows.enumerated() {
+            var line = ""
+            for (i, cell) in row.enumerated() {
+                let padded = i < header.count - 1 ? cell + String(repeating: " ", count: widths[i] - cell.count + 2) : cell
+                line += padded
+            }
+            if color && index == 0 { line = "\u{1B}[1m" + line + "\u{1B}[0m" }
+            out += line + "\n"
+        }
+        return out
+    }
+
+    private static func modeText(_ service: Service) -> String {
+        var text = service.wait ? "wait" : "nowait"
+        var parts: [String] = []
+        if let max = service.limits.maxSpawnsPerMinute { parts.append("max=\(max)/min") }
+        if let cap = service.limits.maxChildren { parts.append("children=\(cap)") }
+        if let cap = service.limits.maxConnectionsPerIPPerMinute { parts.append("perip/min=\(cap)") }
+        if let cap = service.limits.maxChildrenPerIP { parts.append("perip=\(cap)") }
+        if !parts.isEmpty { text += "(" + parts.joined(separator: ",") + ")" }
+        return text
+    }
+}

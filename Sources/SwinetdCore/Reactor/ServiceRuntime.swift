@@ -1,0 +1,424 @@
+import CSwinetd
+import Logging
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// Who is on the other end of a connection, as far as the kernel says.
+struct PeerInfo {
+    var address: IPAddress?
+    var port: UInt16 = 0
+    var local: (IPAddress, UInt16)?
+    /// SO_PEERCRED of a Unix-socket peer.
+    var unixCredentials: (pid: pid_t, uid: uid_t, gid: gid_t)?
+
+    var logText: String {
+        if let address { return "from=\(address) port=\(port)" }
+        if let creds = unixCredentials { return "from=unix pid=\(creds.pid) uid=\(creds.uid)" }
+        return "from=unix"
+    }
+}
+
+/// The live state of one configured service: its sockets, children, rate window and pause.
+/// Survives a reload when the service's identity is unchanged, so counts stay exact.
+final class ServiceRuntime {
+    unowned let supervisor: Supervisor
+    private(set) var service: Service!
+    private var plan: SpawnPlan?
+    var listeners: [Listener] = []
+    private(set) var liveChildren = 0
+    private var perIPChildren: [IPAddress: Int] = [:]
+    private var perIPWindowStart: Int64 = 0
+    private var perIPWindowCounts: [IPAddress: Int] = [:]
+    private var spawnWindowStart: Int64 = 0
+    private var spawnCount = 0
+    private var resumeTimer: ReactorTimer?
+    /// The child that owns the socket of a `wait` service.
+    private var waitChild: pid_t?
+    private var retired = false
+    private var lastAcceptErrorLog: Int64 = 0
+    private var acceptBackoff: ReactorTimer?
+    /// In-process connections of this service (builtins).
+    var inProcessConnections = 0
+    lazy var datagramState = DatagramBuiltinState(rate: supervisor.options.udpBuiltinRate)
+
+    init(supervisor: Supervisor) {
+        self.supervisor = supervisor
+    }
+
+    private var logger: Logger { supervisor.logger }
+    private var reactor: Reactor { supervisor.reactor }
+
+    /// What makes two configurations of a service "the same service" across a reload.
+    static func identity(of service: Service) -> String {
+        let keys = service.listeners.map { "\($0.key)" }.sorted().joined(separator: ",")
+        return "\(service.name)|\(service.socketType)|\(service.protocolName)|\(keys)"
+    }
+
+    var identity: String { Self.identity(of: service) }
+
+    var isPaused: Bool { resumeTimer != nil }
+
+    var stateDescription: String {
+        if isPaused { return "paused" }
+        if waitChild != nil { return "busy(wait child \(waitChild!))" }
+        return "active"
+    }
+
+    func configure(_ service: Service, baseEnvironment: [String]) {
+        self.service = service
+        retired = false
+        if case .external(let path, let arguments) = service.program {
+            plan = SpawnPlan(
+                path: path, arguments: arguments, credentials: service.credentials,
+                baseEnvironment: baseEnvironment)
+        } else {
+            plan = nil
+        }
+    }
+
+    /// Binds what is not bound and arms what may accept now.
+    func activate() {
+        guard !isPaused else { return }
+        for listener in listeners {
+            if !listener.isOpen { bind(listener) }
+            guard listener.isOpen else { continue }
+            // We accept from nowait listeners ourselves and must never block there; a wait child
+            // shares the socket's file description and expects the ordinary blocking socket.
+            Socket.setBlocking(listener.fd, !acceptsItself)
+            updateArming(listener)
+        }
+    }
+
+    private var acceptsItself: Bool {
+        service.builtin != nil || !service.wait
+    }
+
+    private func bind(_ listener: Listener) {
+        do {
+            try listener.open()
+            listener.bindRetry = nil
+        } catch {
+            logger.error("\(service.location): \(service.name): \(error); retrying every \(Int(supervisor.options.bindRetrySeconds)) s")
+            listener.bindRetry = reactor.schedule(after: supervisor.options.bindRetrySeconds) { [weak self, weak listener] in
+                guard let self, let listener, !self.retired, listener.owner === self else { return }
+                listener.bindRetry = nil
+                self.activate()
+                if listener.isOpen { self.logger.info("listening on \(self.service.protocolName) \(listener.spec) for \(self.service.name) (bind retried)") }
+            }
+        }
+    }
+
+    /// Arms a listener unless a wait child owns it or the child cap is reached (FreeBSD max-child:
+    /// excess connections wait in the backlog).
+    private func updateArming(_ listener: Listener) {
+        let atCap = service.limits.maxChildren.map { liveChildren + inProcessConnections >= $0 } ?? false
+        if retired || isPaused || waitChild != nil || (atCap && service.builtin == nil) {
+            listener.disarm(reactor)
+        } else {
+            listener.arm(reactor)
+        }
+    }
+
+    private func updateArmingAll() {
+        for listener in listeners { updateArming(listener) }
+    }
+
+    /// The service is gone from the configuration; running children finish on their own.
+    func retire() {
+        retired = true
+        resumeTimer?.cancel()
+        resumeTimer = nil
+        for listener in listeners where listener.owner === self { listener.disarm(reactor) }
+    }
+
+    // MARK: - Readiness
+
+    func listenerReady(_ listener: Listener, events: UInt32) {
+        if let builtin = service.builtin {
+            if service.socketType == .dgram {
+                DatagramBuiltin.serve(builtin, fd: listener.fd, runtime: self)
+            } else {
+                acceptConnections(listener)
+            }
+            return
+        }
+        if service.wait {
+            startWaitChild(listener)
+        } else {
+            acceptConnections(listener)
+        }
+    }
+
+    /// Accepts until the backlog is empty (bounded per wake-up so other sockets get their turn).
+    private func acceptConnections(_ listener: Listener) {
+        let flags = Socket.cloexec | (service.builtin != nil ? Socket.nonblock : 0)
+        for _ in 0..<64 {
+            var storage = sockaddr_storage()
+            var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+            let fd = sw_accept4(listener.fd, &storage, &length, flags)
+            if fd < 0 {
+                switch errno {
+                case EAGAIN, EWOULDBLOCK:
+                    return
+                case EINTR, ECONNABORTED, EPROTO, EPERM, ENETDOWN, ENOPROTOOPT, EHOSTDOWN, ENONET, EHOSTUNREACH,
+                    EOPNOTSUPP, ENETUNREACH:
+                    continue
+                case EMFILE, ENFILE, ENOBUFS, ENOMEM:
+                    acceptResourceExhausted(listener, errno: errno)
+                    return
+                default:
+                    logger.error("\(service.name): accept: \(errnoDescription(errno))")
+                    return
+                }
+            }
+            var peer = PeerInfo()
+            withUnsafePointer(to: &storage) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { sa in
+                    peer.address = SocketAddressFormatting.ipAddress(from: sa)
+                    peer.port = SocketAddressFormatting.port(from: sa)
+                }
+            }
+            if peer.address == nil {
+                var pid: pid_t = 0
+                var uid: uid_t = 0
+                var gid: gid_t = 0
+                if sw_peer_credentials(fd, &pid, &uid, &gid) == 0 { peer.unixCredentials = (pid, uid, gid) }
+            } else {
+                peer.local = Socket.localAddress(fd)
+            }
+            handleConnection(fd: fd, peer: peer)
+            if waitChild != nil || !listener.isArmed { return }
+        }
+    }
+
+    /// Out of descriptors or memory: log once per burst and stop accepting for a second instead
+    /// of spinning on a listener that stays readable.
+    private func acceptResourceExhausted(_ listener: Listener, errno code: Int32) {
+        let now = monotonicNanoseconds()
+        if now - lastAcceptErrorLog > 10_000_000_000 {
+            lastAcceptErrorLog = now
+            logger.error("\(service.name): accept: \(errnoDescription(code)); pausing accepts for 1 s")
+        }
+        listener.disarm(reactor)
+        acceptBackoff?.cancel()
+        acceptBackoff = reactor.schedule(after: 1) { [weak self, weak listener] in
+            guard let self, let listener else { return }
+            self.acceptBackoff = nil
+            if listener.owner === self { self.updateArming(listener) }
+        }
+    }
+
+    /// A new connection on a nowait or builtin service (or handed over by tcpmux).
+    func handleConnection(fd: Int32, peer: PeerInfo) {
+        if let reason = refusal(for: peer) {
+            logger.info("FAIL: \(service.logName) \(reason) \(peer.logText)")
+            close(fd)
+            return
+        }
+        if let builtin = service.builtin {
+            startInProcess(builtin, fd: fd, peer: peer)
+            return
+        }
+        guard allowSpawn() else {
+            close(fd)
+            return
+        }
+        spawn(fd: fd, peer: peer, isWaitChild: false)
+        close(fd)
+    }
+
+    /// A tcpmux connection that named this service (its policy was checked by tcpmux): count it
+    /// against this service's rate, answer `+Go` for `tcpmux/+name`, start it. Closes `fd`.
+    func serveFromTCPMux(fd: Int32, peer: PeerInfo) {
+        if allowSpawn() {
+            if case .target(_, true) = service.tcpmux {
+                let go: [UInt8] = Array("+Go\r\n".utf8)
+                _ = go.withUnsafeBytes { Socket.send(fd, $0.baseAddress!, $0.count) }
+            }
+            spawn(fd: fd, peer: peer, isWaitChild: false)
+        } else {
+            let no: [UInt8] = Array("-Service temporarily unavailable\r\n".utf8)
+            _ = no.withUnsafeBytes { Socket.send(fd, $0.baseAddress!, $0.count) }
+        }
+        close(fd)
+    }
+
+    /// Why a connection may not be served now, or nil.
+    func refusal(for peer: PeerInfo) -> String? {
+        let limits = service.limits
+        if service.builtin != nil {
+            if supervisor.inProcessConnections >= supervisor.options.maxInProcessConnections { return "process_limit" }
+            if let cap = limits.maxChildren, inProcessConnections >= cap { return "service_limit" }
+        } else {
+            if !supervisor.hasRoomForChild { return "process_limit" }
+            if let cap = limits.maxChildren, liveChildren >= cap { return "service_limit" }
+        }
+        if let address = peer.address {
+            if let cap = limits.maxChildrenPerIP, perIPChildren[address, default: 0] >= cap {
+                return "per_source_limit"
+            }
+            if let cap = limits.maxConnectionsPerIPPerMinute {
+                let now = monotonicNanoseconds()
+                if now - perIPWindowStart >= 60_000_000_000 {
+                    perIPWindowStart = now
+                    perIPWindowCounts.removeAll(keepingCapacity: true)
+                }
+                let count = perIPWindowCounts[address, default: 0] + 1
+                perIPWindowCounts[address] = count
+                if count > cap { return "per_source_rate" }
+            }
+        }
+        return nil
+    }
+
+    /// Counts a spawn against the per-minute rate; trips the service when it is exceeded.
+    private func allowSpawn() -> Bool {
+        let configured = service.limits.maxSpawnsPerMinute ?? supervisor.options.defaultRate ?? (service.wait ? 256 : 0)
+        guard configured > 0 else { return true }
+        let now = monotonicNanoseconds()
+        if now - spawnWindowStart >= 60_000_000_000 {
+            spawnWindowStart = now
+            spawnCount = 0
+        }
+        spawnCount += 1
+        if spawnCount <= configured { return true }
+        logger.error(
+            "\(service.location): \(service.name)/\(service.protocolName) server failing (looping or over its rate: more than \(configured) spawns in 60 s); service paused for \(Int(supervisor.options.retrySeconds)) s"
+        )
+        pause()
+        return false
+    }
+
+    /// Closes the service's sockets until the retry time has passed (OpenBSD inetd's behaviour:
+    /// clients get a fast refusal instead of a silent backlog).
+    private func pause() {
+        for listener in listeners { listener.closeSocket(reactor: reactor) }
+        resumeTimer?.cancel()
+        resumeTimer = reactor.schedule(after: supervisor.options.retrySeconds) { [weak self] in
+            guard let self else { return }
+            self.resumeTimer = nil
+            self.spawnCount = 0
+            self.spawnWindowStart = monotonicNanoseconds()
+            guard !self.retired else { return }
+            self.logger.info("\(self.service.name): resuming after pause")
+            self.activate()
+        }
+    }
+
+    // MARK: - Spawning
+
+    /// Starts the program for one connection (or, for wait services, the shared socket).
+    /// Returns the pid of a child that reached exec.
+    @discardableResult
+    func spawn(fd: Int32, peer: PeerInfo, isWaitChild: Bool) -> pid_t? {
+        guard let plan else { return nil }
+        switch plan.spawn(fd: fd, environment: connectionEnvironment(peer)) {
+        case .success(let pid):
+            childStarted(pid: pid, peer: peer.address, isWaitChild: isWaitChild)
+            logger.info("START: \(service.logName) pid=\(pid) \(peer.logText)")
+            return pid
+        case .failure(let failure):
+            if let pid = failure.pid {
+                // The child died before exec; it is reaped like any other, counted so the books balance.
+                childStarted(pid: pid, peer: peer.address, isWaitChild: false)
+            }
+            logger.error("FAIL: \(service.logName) \(failure.step == "execve" ? "exec" : "fork") \(service.location): \(failure) \(peer.logText)")
+            return nil
+        }
+    }
+
+    private func childStarted(pid: pid_t, peer: IPAddress?, isWaitChild: Bool) {
+        liveChildren += 1
+        if let peer { perIPChildren[peer, default: 0] += 1 }
+        supervisor.childStarted(
+            pid: pid,
+            record: ChildRecord(runtime: self, startedAt: monotonicNanoseconds(), peer: peer, isWaitChild: isWaitChild))
+        if !isWaitChild, let cap = service.limits.maxChildren, liveChildren >= cap { updateArmingAll() }
+    }
+
+    func childExited(_ record: ChildRecord) {
+        liveChildren -= 1
+        if let peer = record.peer {
+            let remaining = perIPChildren[peer, default: 1] - 1
+            if remaining <= 0 { perIPChildren.removeValue(forKey: peer) } else { perIPChildren[peer] = remaining }
+        }
+        if record.isWaitChild { waitChild = nil }
+        if !retired { updateArmingAll() }
+    }
+
+    /// A wait service's socket became readable: hand it to one child and stop watching it.
+    private func startWaitChild(_ listener: Listener) {
+        guard waitChild == nil else {
+            listener.disarm(reactor)
+            return
+        }
+        guard refusal(for: PeerInfo()) == nil, allowSpawn() else {
+            if !isPaused {
+                // Nothing can serve it now; stop watching for a moment instead of spinning.
+                listener.disarm(reactor)
+                reactor.schedule(after: 1) { [weak self, weak listener] in
+                    guard let self, let listener, listener.owner === self else { return }
+                    self.updateArming(listener)
+                }
+            }
+            return
+        }
+        var peer = PeerInfo()
+        peer.local = Socket.localAddress(listener.fd)
+        for other in listeners { other.disarm(reactor) }
+        if let pid = spawn(fd: listener.fd, peer: peer, isWaitChild: true) {
+            waitChild = pid
+        } else {
+            updateArmingAll()
+        }
+    }
+
+    /// The per-connection environment: UCSPI (tcp-environ(5)) variables and xinetd's REMOTE_HOST.
+    private func connectionEnvironment(_ peer: PeerInfo) -> [String] {
+        var environment: [String] = []
+        if let address = peer.address {
+            environment.append("PROTO=TCP")
+            environment.append("TCPREMOTEIP=\(address)")
+            environment.append("TCPREMOTEPORT=\(peer.port)")
+            environment.append("REMOTE_HOST=\(address)")
+        } else if let creds = peer.unixCredentials {
+            environment.append("PROTO=UNIX")
+            environment.append("UNIXREMOTEPID=\(creds.pid)")
+            environment.append("UNIXREMOTEEUID=\(creds.uid)")
+            environment.append("UNIXREMOTEEGID=\(creds.gid)")
+        } else if case .unix = listeners.first?.spec.address {
+            environment.append("PROTO=UNIX")
+        } else {
+            environment.append(service.socketType == .dgram ? "PROTO=UDP" : "PROTO=TCP")
+        }
+        if let (address, port) = peer.local {
+            environment.append("TCPLOCALIP=\(address)")
+            environment.append("TCPLOCALPORT=\(port)")
+        }
+        return environment
+    }
+
+    // MARK: - In-process services
+
+    private func startInProcess(_ builtin: Builtin, fd: Int32, peer: PeerInfo) {
+        if builtin == .tcpmux {
+            TCPMuxConnection.start(fd: fd, peer: peer, runtime: self)
+        } else {
+            StreamBuiltinConnection.start(builtin, fd: fd, peer: peer, runtime: self)
+        }
+    }
+
+    func inProcessStarted() {
+        inProcessConnections += 1
+        supervisor.inProcessConnections += 1
+    }
+
+    func inProcessEnded() {
+        inProcessConnections -= 1
+        supervisor.inProcessConnections -= 1
+    }
+}

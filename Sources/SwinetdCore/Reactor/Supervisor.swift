@@ -1,0 +1,273 @@
+import CSwinetd
+import Logging
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// Daemon-wide settings from the command line.
+public struct DaemonOptions: Sendable {
+    public var configPaths: [String] = ConfigLoader.defaultPaths
+    /// Default spawns per minute for every service (`-R`); nil: 256 for wait services, unlimited for nowait.
+    public var defaultRate: Int?
+    /// How long a service tripped by its rate limit stays paused.
+    public var retrySeconds: Double = 600
+    /// Keep the daemon's environment in children instead of a clean one.
+    public var keepEnvironment = false
+    /// Idle timeout of in-process stream builtins (echo, discard, chargen).
+    public var builtinIdleSeconds: Double = 120
+    /// Time a tcpmux client has to send its service name.
+    public var tcpmuxTimeoutSeconds: Double = 10
+    /// Replies per second per UDP builtin service (a flood and loop guard).
+    public var udpBuiltinRate: Int = 10_000
+    /// Cap on children of all services together; nil: none.
+    public var maxChildren: Int?
+    /// Cap on in-process (builtin) connections of all services together.
+    public var maxInProcessConnections = 4096
+    /// How often a failed bind is retried.
+    public var bindRetrySeconds: Double = 60
+    public var loadOptions = LoadOptions()
+
+    public init() {}
+}
+
+/// A running child and what it counts against.
+struct ChildRecord {
+    let runtime: ServiceRuntime
+    let startedAt: Int64
+    let peer: IPAddress?
+    let isWaitChild: Bool
+}
+
+/// The daemon: owns the reactor, the service table, the children and the signals.
+public final class Supervisor {
+    let options: DaemonOptions
+    let logger: Logger
+    let reactor: Reactor
+    private var signalFD: Int32 = -1
+    private var signalToken: ReactorToken?
+    private(set) var runtimes: [ServiceRuntime] = []
+    private var children: [pid_t: ChildRecord] = [:]
+    /// tcpmux targets by lower-cased name.
+    private(set) var tcpmuxTargets: [String: ServiceRuntime] = [:]
+    /// Ports of every UDP builtin, which the loop guard refuses as source ports.
+    private(set) var udpBuiltinPorts: Set<UInt16> = []
+    private(set) var liveChildren = 0
+    var inProcessConnections = 0
+    private let baseEnvironment: [String]
+    /// Scratch space for in-process I/O; one thread uses it at a time.
+    let scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: 65536, alignment: 16)
+    private var exitRequested = false
+    public private(set) var reloadCount = 0
+
+    public init(options: DaemonOptions, logger: Logger) throws(SystemError) {
+        self.options = options
+        self.logger = logger
+        self.reactor = try Reactor()
+        if options.keepEnvironment {
+            var inherited: [String] = []
+            var cursor = environ
+            while let entry = cursor.pointee {
+                inherited.append(String(cString: entry))
+                cursor += 1
+            }
+            baseEnvironment = inherited
+        } else {
+            baseEnvironment = [SpawnPlan.standardPath]
+        }
+    }
+
+    deinit { scratch.deallocate() }
+
+    /// Takes over the signals the daemon handles. `main` must already have blocked them
+    /// (`sw_block_daemon_signals`) before any thread started.
+    public func installSignals() throws(SystemError) {
+        var set = sigset_t()
+        sw_block_daemon_signals(&set)
+        // A signal ignored at exec time would never reach the signalfd: SIG_IGN discards it.
+        for signal in [SIGCHLD, SIGHUP, SIGTERM, SIGINT, SIGUSR1, SIGUSR2, SIGALRM] {
+            Glibc.signal(signal, SIG_DFL)
+        }
+        Glibc.signal(SIGPIPE, SIG_IGN)
+        signalFD = sw_signalfd(&set)
+        guard signalFD >= 0 else { throw SystemError("signalfd") }
+        signalToken = try reactor.register(fd: signalFD, events: Readiness.input, handler: SignalReader(self))
+    }
+
+    /// Applies a configuration: the first one at start-up, later ones on reload.
+    public func apply(_ configuration: LoadedConfiguration) {
+        var previous: [String: ServiceRuntime] = [:]
+        for runtime in runtimes { previous[runtime.identity] = runtime }
+        var openListeners: [ListenerSpec.Key: Listener] = [:]
+        for runtime in runtimes {
+            for listener in runtime.listeners { openListeners[listener.spec.key] = listener }
+        }
+
+        var next: [ServiceRuntime] = []
+        for service in configuration.services {
+            let identity = ServiceRuntime.identity(of: service)
+            let runtime = previous.removeValue(forKey: identity) ?? ServiceRuntime(supervisor: self)
+            runtime.configure(service, baseEnvironment: baseEnvironment)
+            runtime.listeners = service.listeners.map { spec in
+                let listener = openListeners.removeValue(forKey: spec.key) ?? Listener(spec: spec)
+                listener.reapply(spec)
+                listener.owner = runtime
+                return listener
+            }
+            next.append(runtime)
+        }
+        for listener in openListeners.values {
+            logger.info("closing \(listener.spec)")
+            listener.closeSocket(reactor: reactor)
+        }
+        for removed in previous.values { removed.retire() }
+
+        runtimes = next
+        tcpmuxTargets = [:]
+        for runtime in next {
+            if case .target(let name, _) = runtime.service.tcpmux { tcpmuxTargets[name.lowercased()] = runtime }
+        }
+        for runtime in next { runtime.activate() }
+        udpBuiltinPorts = Set(
+            next.filter { $0.service.builtin != nil && $0.service.socketType == .dgram }
+                .flatMap { $0.listeners.compactMap(\.boundPort) })
+    }
+
+    /// Runs until SIGTERM or SIGINT.
+    public func run() {
+        reactor.run()
+        shutdown()
+    }
+
+    private func shutdown() {
+        for runtime in runtimes {
+            for listener in runtime.listeners { listener.closeSocket(reactor: reactor) }
+        }
+        logger.info("exiting; \(liveChildren) children left running")
+    }
+
+    // MARK: - Children
+
+    func childStarted(pid: pid_t, record: ChildRecord) {
+        children[pid] = record
+        liveChildren += 1
+    }
+
+    /// Whether the global child cap allows one more.
+    var hasRoomForChild: Bool {
+        guard let cap = options.maxChildren else { return true }
+        return liveChildren < cap
+    }
+
+    /// Reaps every exited child without blocking; SIGCHLD is only a hint and may be coalesced.
+    func reapChildren() {
+        while true {
+            var status: Int32 = 0
+            let pid = waitpid(-1, &status, WNOHANG)
+            if pid <= 0 { break }
+            guard let record = children.removeValue(forKey: pid) else { continue }
+            liveChildren -= 1
+            let seconds = Double(monotonicNanoseconds() - record.startedAt) / 1e9
+            let duration = (seconds * 1000).rounded() / 1000
+            let how: String
+            if status & 0x7f == 0 {
+                how = "status=\((status >> 8) & 0xff)"
+            } else {
+                how = "signal=\(status & 0x7f)"
+            }
+            logger.info("EXIT: \(record.runtime.service.logName) \(how) pid=\(pid) duration=\(duration)(sec)")
+            record.runtime.childExited(record)
+        }
+    }
+
+    // MARK: - Signals
+
+    fileprivate func handleSignal(_ signal: Int32) {
+        switch signal {
+        case SIGCHLD:
+            reapChildren()
+        case SIGHUP, SIGUSR2:
+            reload()
+        case SIGTERM, SIGINT:
+            logger.info("signal \(signal): shutting down")
+            reactor.stop()
+        case SIGUSR1:
+            dumpState()
+        default:
+            break
+        }
+    }
+
+    /// Re-reads the configuration; a configuration with errors is reported and not applied.
+    public func reload() {
+        let started = monotonicNanoseconds()
+        let configuration = ConfigLoader.load(paths: options.configPaths, options: options.loadOptions)
+        for diagnostic in configuration.diagnostics {
+            if diagnostic.severity == .error {
+                logger.error("\(diagnostic)")
+            } else {
+                logger.warning("\(diagnostic)")
+            }
+        }
+        if configuration.hasErrors {
+            logger.error("reload refused: the configuration has errors; the running configuration stays")
+            return
+        }
+        apply(configuration)
+        reloadCount += 1
+        let ms = Double(monotonicNanoseconds() - started) / 1e6
+        logger.info("reloaded \(configuration.services.count) services in \((ms * 10).rounded() / 10) ms")
+    }
+
+    /// Writes the state to the log (SIGUSR1).
+    func dumpState() {
+        logger.info("state: \(runtimes.count) services, \(liveChildren) children, \(inProcessConnections) in-process connections")
+        for runtime in runtimes {
+            let listeners = runtime.listeners.map { "\($0.spec)\($0.isOpen ? "" : " (not bound)")" }
+            logger.info(
+                "state: \(runtime.service.logName) \(runtime.stateDescription) children=\(runtime.liveChildren) listeners=[\(listeners.joined(separator: ", "))]"
+            )
+        }
+    }
+
+    /// Every address the daemon listens on, for the start-up banner and tests.
+    public func logListeners() {
+        for runtime in runtimes {
+            for listener in runtime.listeners where listener.isOpen {
+                let what: String
+                switch runtime.service.program {
+                case .builtin(let builtin): what = "internal \(builtin.rawValue)"
+                case .external(let path, _): what = path
+                }
+                logger.info("listening on \(runtime.service.protocolName) \(listener.spec) for \(runtime.service.name) (\(what))")
+            }
+        }
+    }
+}
+
+/// Reads the signalfd and hands each signal to the supervisor.
+private final class SignalReader: EventHandler {
+    unowned let supervisor: Supervisor
+
+    init(_ supervisor: Supervisor) { self.supervisor = supervisor }
+
+    func handle(events: UInt32) {
+        var pending = Set<Int32>()
+        while true {
+            let signal = sw_signalfd_read(supervisorSignalFD)
+            if signal <= 0 { break }
+            pending.insert(signal)
+        }
+        // Reap before anything else so a reload sees exact counts.
+        if pending.remove(SIGCHLD) != nil { supervisor.handleSignal(SIGCHLD) }
+        for signal in pending.sorted() { supervisor.handleSignal(signal) }
+    }
+
+    private var supervisorSignalFD: Int32 { supervisor.signalDescriptor }
+}
+
+extension Supervisor {
+    fileprivate var signalDescriptor: Int32 { signalFD }
+}

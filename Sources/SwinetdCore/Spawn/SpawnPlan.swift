@@ -1,0 +1,86 @@
+import CSwinetd
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// The C arrays a spawn needs, built once per configuration load so the accept → spawn path only
+/// adds the per-connection environment.
+final class SpawnPlan {
+    private let path: UnsafeMutablePointer<CChar>
+    private let argv: [UnsafeMutablePointer<CChar>?]
+    private let baseEnvironment: [UnsafeMutablePointer<CChar>]
+    private let groups: [gid_t]
+    private let credentials: Credentials
+
+    /// The PATH a child gets when the daemon's environment is not kept.
+    static let standardPath = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+    init(path: String, arguments: [String], credentials: Credentials, baseEnvironment: [String]) {
+        self.path = strdup(path)
+        self.argv = arguments.map { strdup($0) } + [nil]
+        self.baseEnvironment = baseEnvironment.map { strdup($0) }
+        self.groups = credentials.groups.map { gid_t($0) }
+        self.credentials = credentials
+    }
+
+    deinit {
+        free(path)
+        for pointer in argv { free(pointer) }
+        for pointer in baseEnvironment { free(pointer) }
+    }
+
+    /// Why a spawn failed: the errno and the step of the child setup that failed.
+    struct Failure: Error, CustomStringConvertible {
+        var errno: Int32
+        var step: String
+        /// A pid exists (and must be reaped) when the child failed after clone.
+        var pid: pid_t?
+
+        var description: String { "\(step): \(errnoDescription(errno))" }
+    }
+
+    /// Starts the program with `fd` as fds 0, 1 and 2 (and `extraFDs` from 3 on), adding `environment`.
+    func spawn(fd: Int32, extraFDs: [Int32] = [], environment: [String]) -> Result<pid_t, Failure> {
+        let connectionEnvironment = environment.map { strdup($0) }
+        defer { for pointer in connectionEnvironment { free(pointer) } }
+        var envp: [UnsafeMutablePointer<CChar>?] = []
+        envp.reserveCapacity(baseEnvironment.count + connectionEnvironment.count + 1)
+        envp.append(contentsOf: baseEnvironment)
+        envp.append(contentsOf: connectionEnvironment)
+        envp.append(nil)
+
+        var pid: pid_t = 0
+        var step: UnsafePointer<CChar>? = nil
+        let result: Int32 = argv.withUnsafeBufferPointer { argvBuffer in
+            envp.withUnsafeBufferPointer { envBuffer in
+                groups.withUnsafeBufferPointer { groupBuffer in
+                    extraFDs.withUnsafeBufferPointer { extraBuffer in
+                        var attr = sw_spawn_attr()
+                        attr.path = UnsafePointer(path)
+                        attr.argv = argvBuffer.baseAddress
+                        attr.envp = envBuffer.baseAddress
+                        attr.fd0 = fd
+                        attr.fd1 = fd
+                        attr.fd2 = fd
+                        attr.extra_fds = extraBuffer.baseAddress
+                        attr.n_extra_fds = Int32(extraFDs.count)
+                        attr.set_ids = credentials.changeIdentity ? 1 : 0
+                        attr.uid = uid_t(credentials.uid)
+                        attr.gid = gid_t(credentials.gid)
+                        attr.groups = groupBuffer.baseAddress
+                        attr.n_groups = Int32(groupBuffer.count)
+                        attr.umask = 0o022
+                        attr.new_session = 1
+                        return sw_spawn(&attr, &pid, &step)
+                    }
+                }
+            }
+        }
+        if result == 0 { return .success(pid) }
+        let stepName = step.map { String(cString: $0) } ?? "spawn"
+        return .failure(Failure(errno: result, step: stepName, pid: pid > 0 ? pid : nil))
+    }
+}

@@ -1,0 +1,153 @@
+/* swinetd-probe: a test service. Reports, from inside the child, exactly what swinetd gave it.
+ *
+ * usage: swinetd-probe [MODE [ARG]]
+ *   report        (default) write the report to fd 1 and exit
+ *   report-wait   write the report, then wait for the peer to close (holds the child alive)
+ *   sleep SECS    write the report, then sleep (a long-lived child)
+ *   accept        fd 0 is a listening socket (stream wait): accept one connection, report on it, exit
+ *   dgram         fd 0 is a datagram socket (dgram wait): answer one datagram with the report, exit
+ *   exit CODE     exit at once with CODE, writing nothing
+ *   cat           copy fd 0 to fd 1 until EOF
+ * The report is "key=value" lines: argv, uid, gid, groups, fds (with targets), env, signal masks,
+ * umask, session, nice, rlimits, and the socket types of fds 0-2.
+ */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+extern char **environ;
+
+static char buf[1 << 16];
+static size_t len;
+
+static void add(const char *fmt, const char *a, const char *b) {
+    int n = snprintf(buf + len, sizeof buf - len, fmt, a, b);
+    if (n > 0 && (size_t)n < sizeof buf - len) len += (size_t)n;
+}
+
+static void status_line(const char *key) {
+    FILE *f = fopen("/proc/self/status", "r");
+    if (!f) return;
+    char line[4096];
+    size_t klen = strlen(key);
+    while (fgets(line, sizeof line, f)) {
+        if (strncmp(line, key, klen) == 0 && line[klen] == ':') {
+            char *v = line + klen + 1;
+            while (*v == ' ' || *v == '\t') v++;
+            v[strcspn(v, "\n")] = 0;
+            add("%s=%s\n", key, v);
+        }
+    }
+    fclose(f);
+}
+
+static void build_report(int argc, char **argv) {
+    char tmp[4096];
+    for (int i = 0; i < argc; i++) {
+        snprintf(tmp, sizeof tmp, "argv%d", i);
+        add("%s=%s\n", tmp, argv[i]);
+    }
+    snprintf(tmp, sizeof tmp, "%d", argc); add("%s=%s\n", "argc", tmp);
+    status_line("Uid"); status_line("Gid"); status_line("Groups");
+    status_line("SigIgn"); status_line("SigBlk"); status_line("SigCgt");
+    status_line("Umask"); status_line("NoNewPrivs"); status_line("CapEff");
+    snprintf(tmp, sizeof tmp, "%d", (int)getpid()); add("%s=%s\n", "pid", tmp);
+    snprintf(tmp, sizeof tmp, "%d", (int)getsid(0)); add("%s=%s\n", "sid", tmp);
+    snprintf(tmp, sizeof tmp, "%d", (int)getpgrp()); add("%s=%s\n", "pgid", tmp);
+    errno = 0;
+    snprintf(tmp, sizeof tmp, "%d", getpriority(PRIO_PROCESS, 0)); add("%s=%s\n", "nice", tmp);
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+        snprintf(tmp, sizeof tmp, "%llu", (unsigned long long)rl.rlim_cur); add("%s=%s\n", "rlimit_nofile", tmp);
+    }
+    if (getrlimit(RLIMIT_CPU, &rl) == 0) {
+        snprintf(tmp, sizeof tmp, "%lld", rl.rlim_cur == RLIM_INFINITY ? -1LL : (long long)rl.rlim_cur);
+        add("%s=%s\n", "rlimit_cpu", tmp);
+    }
+    char cwd[4096];
+    if (getcwd(cwd, sizeof cwd)) add("%s=%s\n", "cwd", cwd);
+    /* Open descriptors, other than the one opendir uses. */
+    DIR *d = opendir("/proc/self/fd");
+    if (d) {
+        int self = dirfd(d);
+        char list[4096] = "";
+        struct dirent *e;
+        while ((e = readdir(d)) != NULL) {
+            if (e->d_name[0] == '.' || atoi(e->d_name) == self) continue;
+            char path[64], target[512];
+            snprintf(path, sizeof path, "/proc/self/fd/%s", e->d_name);
+            ssize_t n = readlink(path, target, sizeof target - 1);
+            target[n > 0 ? n : 0] = 0;
+            snprintf(tmp, sizeof tmp, "fd%s", e->d_name);
+            add("%s=%s\n", tmp, target);
+            strncat(list, e->d_name, sizeof list - strlen(list) - 2);
+            strcat(list, ",");
+        }
+        closedir(d);
+        add("%s=%s\n", "fds", list);
+    }
+    for (int fd = 0; fd < 3; fd++) {
+        int type = 0; socklen_t l = sizeof type;
+        snprintf(tmp, sizeof tmp, "socktype%d", fd);
+        if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &l) == 0) {
+            int acc = 0; l = sizeof acc;
+            getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &acc, &l);
+            add("%s=%s\n", tmp, type == SOCK_STREAM ? (acc ? "stream-listening" : "stream")
+                               : type == SOCK_DGRAM ? "dgram" : type == SOCK_SEQPACKET ? "seqpacket" : "other");
+        } else {
+            add("%s=%s\n", tmp, "none");
+        }
+    }
+    for (char **e = environ; *e; e++) add("%s%s\n", "env:", *e);
+    add("%s%s", "end\n", "");
+}
+
+static void write_all(int fd, const char *p, size_t n) {
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
+        if (w <= 0) { if (w < 0 && errno == EINTR) continue; return; }
+        p += w; n -= (size_t)w;
+    }
+}
+
+int main(int argc, char **argv) {
+    const char *mode = argc > 1 ? argv[1] : "report";
+    if (strcmp(mode, "exit") == 0) return argc > 2 ? atoi(argv[2]) : 0;
+    if (strcmp(mode, "cat") == 0) {
+        char b[65536]; ssize_t n;
+        while ((n = read(0, b, sizeof b)) > 0) write_all(1, b, (size_t)n);
+        return 0;
+    }
+    build_report(argc, argv);
+    if (strcmp(mode, "accept") == 0) {
+        int c = accept(0, NULL, NULL);
+        if (c < 0) return 3;
+        write_all(c, buf, len);
+        close(c);
+        return 0;
+    }
+    if (strcmp(mode, "dgram") == 0) {
+        struct sockaddr_storage from; socklen_t fl = sizeof from; char in[2048];
+        ssize_t n = recvfrom(0, in, sizeof in, 0, (struct sockaddr *)&from, &fl);
+        if (n < 0) return 3;
+        if (len > 60000) len = 60000;
+        sendto(0, buf, len, 0, (struct sockaddr *)&from, fl);
+        return 0;
+    }
+    write_all(1, buf, len);
+    if (strcmp(mode, "report-wait") == 0) {
+        char b[256];
+        while (read(0, b, sizeof b) > 0) {}
+    } else if (strcmp(mode, "sleep") == 0) {
+        sleep(argc > 2 ? (unsigned)atoi(argv[2]) : 60);
+    }
+    return 0;
+}

@@ -1,0 +1,137 @@
+import ArgumentParser
+import Logging
+import SwinetdCore
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+// Before anything else, while this is the only thread: every later thread inherits the mask and
+// the signals reach the reactor's signalfd and nowhere else.
+DaemonProcess.blockSignals()
+
+/// Options shared by `run` and `check`: which files to read.
+struct ConfigOptions: ParsableArguments {
+    @Option(name: [.short, .customLong("config")], help: "Configuration file or directory (repeatable). Default: /etc/inetd.conf and /etc/inetd.d.")
+    var configFiles: [String] = []
+
+    @Argument(help: "Configuration files, as classic inetd takes them.")
+    var positionalFiles: [String] = []
+
+    var paths: [String] {
+        let all = configFiles + positionalFiles
+        return all.isEmpty ? ConfigLoader.defaultPaths : all
+    }
+}
+
+struct Swinetd: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "swinetd",
+        abstract: "The Internet super-server: listens on configured sockets and starts a program per connection.",
+        version: "0.1.0",
+        subcommands: [Run.self, Check.self],
+        defaultSubcommand: Run.self
+    )
+}
+
+struct Run: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Run the daemon (the default).")
+
+    @OptionGroup var config: ConfigOptions
+
+    @Flag(name: [.short, .customShort("i"), .long], help: "Stay in the foreground and log to stderr.")
+    var foreground = false
+
+    @Option(help: "Write the daemon's pid to this file.")
+    var pidfile: String?
+
+    @Option(name: [.customShort("R"), .long], help: "Spawns per minute allowed per service before it is paused (0: unlimited). Default: 256 for wait services, unlimited for nowait.")
+    var rate: Int?
+
+    @Option(help: "Seconds a service stays paused after exceeding its rate.")
+    var retryTime: Double = 600
+
+    @Option(name: [.customShort("q"), .long], help: "listen(2) backlog for stream sockets.")
+    var backlog: Int32 = 128
+
+    @Flag(name: [.customShort("E"), .long], help: "Pass swinetd's own environment to children instead of a clean one.")
+    var keepEnvironment = false
+
+    @Option(help: "Cap on children of all services together.")
+    var maxChildren: Int?
+
+    @Option(help: "Idle timeout in seconds of in-process echo, discard and chargen connections.")
+    var builtinTimeout: Double = 120
+
+    @Option(help: "Seconds a tcpmux client has to send its service name.")
+    var tcpmuxTimeout: Double = 10
+
+    @Option(help: "Replies per second per UDP builtin service.")
+    var udpBuiltinRate: Int = 10_000
+
+    func run() throws {
+        var options = DaemonOptions()
+        options.configPaths = config.paths
+        options.defaultRate = rate
+        options.retrySeconds = retryTime
+        options.keepEnvironment = keepEnvironment
+        options.maxChildren = maxChildren
+        options.builtinIdleSeconds = builtinTimeout
+        options.tcpmuxTimeoutSeconds = tcpmuxTimeout
+        options.udpBuiltinRate = udpBuiltinRate
+        options.loadOptions.defaultBacklog = backlog
+
+        let configuration = ConfigLoader.load(paths: options.configPaths, options: options.loadOptions)
+        if !foreground { try DaemonProcess.detach() }
+        let useStderr = foreground
+        LoggingSystem.bootstrap { _ in
+            useStderr ? StderrLogHandler() as any LogHandler : SyslogLogHandler() as any LogHandler
+        }
+        let logger = Logger(label: "swinetd")
+        for diagnostic in configuration.diagnostics {
+            if diagnostic.severity == .error {
+                logger.error("\(diagnostic)")
+            } else {
+                logger.warning("\(diagnostic)")
+            }
+        }
+        if configuration.services.isEmpty {
+            logger.warning("no services configured (read: \(configuration.files.joined(separator: ", ")))")
+        }
+        let supervisor = try Supervisor(options: options, logger: logger)
+        try supervisor.installSignals()
+        supervisor.apply(configuration)
+        supervisor.logListeners()
+        if let pidfile { try DaemonProcess.writePidfile(pidfile) }
+        logger.info("ready: \(configuration.services.count) services")
+        supervisor.run()
+        if let pidfile { DaemonProcess.removePidfile(pidfile) }
+    }
+}
+
+struct Check: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Validate the configuration and print the effective service table (exit 1 on errors).")
+
+    @OptionGroup var config: ConfigOptions
+
+    @Flag(name: .long, help: "Do not print the service table, only problems.")
+    var quiet = false
+
+    func run() throws {
+        let configuration = ConfigLoader.load(paths: config.paths, options: LoadOptions())
+        for diagnostic in configuration.diagnostics {
+            var line = "\(diagnostic)\n"
+            line.withUTF8 { _ = write(2, $0.baseAddress, $0.count) }
+        }
+        if !quiet {
+            print(ServiceTable.render(configuration.services, color: DaemonProcess.stdoutIsTerminal), terminator: "")
+        }
+        let errors = configuration.diagnostics.filter { $0.severity == .error }.count
+        let warnings = configuration.diagnostics.count - errors
+        print("\(configuration.services.count) services, \(errors) errors, \(warnings) warnings")
+        if errors > 0 { throw ExitCode(1) }
+    }
+}
+
+Swinetd.main()
