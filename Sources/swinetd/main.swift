@@ -12,7 +12,7 @@ DaemonProcess.blockSignals()
 
 /// Options shared by `run` and `check`: which files to read.
 struct ConfigOptions: ParsableArguments {
-    @Option(name: [.short, .customLong("config")], help: "Configuration file or directory (repeatable). Default: /etc/inetd.conf and /etc/inetd.d.")
+    @Option(name: [.customShort("f"), .customLong("config")], help: "Configuration file or directory (repeatable). Default: /etc/inetd.conf and /etc/inetd.d.")
     var configFiles: [String] = []
 
     @Argument(help: "Configuration files, as classic inetd takes them.")
@@ -39,7 +39,7 @@ struct Run: ParsableCommand {
 
     @OptionGroup var config: ConfigOptions
 
-    @Flag(name: [.short, .customShort("i"), .long], help: "Stay in the foreground and log to stderr.")
+    @Flag(name: [.customShort("d"), .customShort("i"), .long], help: "Stay in the foreground and log to stderr.")
     var foreground = false
 
     @Option(help: "Write the daemon's pid to this file.")

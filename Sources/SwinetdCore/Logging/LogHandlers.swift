@@ -12,6 +12,8 @@ import Musl
 public struct StderrLogHandler: LogHandler {
     public var logLevel: Logger.Level = .info
     public var metadata: Logger.Metadata = [:]
+    /// Taken once: the handler is made after any fork into the background.
+    private let prefix = " swinetd[\(getpid())]: "
 
     public init() {}
 
@@ -21,7 +23,7 @@ public struct StderrLogHandler: LogHandler {
     }
 
     public func log(event: LogEvent) {
-        var line = "\(LogTime.utcTimestamp()) swinetd[\(getpid())]: \(event.level): \(event.message)\n"
+        var line = "\(LogTime.utcTimestamp())\(prefix)\(event.level): \(event.message)\n"
         line.withUTF8 { buffer in
             var offset = 0
             while offset < buffer.count {
