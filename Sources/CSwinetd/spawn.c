@@ -56,7 +56,7 @@ static int child_main(void *arg) {
      *    SIG_IGN both survive execve; the daemon blocks several signals. */
     struct { void *handler; unsigned long flags; void *restorer; uint64_t mask; } dfl = {0};
     for (int sig = 1; sig < 65; sig++) {
-        if (sig == SIGKILL || sig == SIGSTOP) continue;
+        if (sig == SIGKILL || sig == SIGSTOP || !(a->reset_signals & (1ULL << (sig - 1)))) continue;
         raw(SYS_rt_sigaction, sig, (long)&dfl, 0, 8);
     }
     uint64_t empty = 0;
@@ -126,6 +126,17 @@ static int child_main(void *arg) {
     /* 8. Become the program. */
     raw(SYS_execve, (long)a->path, (long)a->argv, (long)a->envp, 0);
     FAIL("execve");
+}
+
+uint64_t sw_non_default_signals(void) {
+    uint64_t mask = 0;
+    for (int sig = 1; sig < 65; sig++) {
+        struct sigaction current;
+        if (sig == SIGKILL || sig == SIGSTOP) continue;
+        if (sigaction(sig, NULL, &current) != 0) continue;
+        if (current.sa_handler != SIG_DFL) mask |= 1ULL << (sig - 1);
+    }
+    return mask;
 }
 
 int sw_spawn(const sw_spawn_attr *attr, pid_t *pid, const char **failed_step) {

@@ -47,7 +47,13 @@ typedef struct {
     const char *chroot_dir;     /* NULL: none */
     const char *cwd;            /* NULL: "/" */
     int new_session;            /* 1: setsid() */
+    uint64_t reset_signals;     /* bit (n-1) set: reset signal n to SIG_DFL (see sw_non_default_signals) */
 } sw_spawn_attr;
+
+/* The signals whose disposition in this process is not SIG_DFL (bit n-1 for signal n). The child
+ * must reset exactly these: SIG_IGN survives execve, and a handler must not run in a child that
+ * shares our memory. Resetting only these saves ~60 system calls per spawn. */
+uint64_t sw_non_default_signals(void);
 
 /* Starts a child. On success returns 0 and stores the pid. On failure returns an errno value and
  * *failed_step names the step that failed (static string), so the daemon can log it. The parent

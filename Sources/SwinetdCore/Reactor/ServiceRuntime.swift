@@ -74,7 +74,7 @@ final class ServiceRuntime {
         if case .external(let path, let arguments) = service.program {
             plan = SpawnPlan(
                 path: path, arguments: arguments, credentials: service.credentials,
-                baseEnvironment: baseEnvironment)
+                baseEnvironment: baseEnvironment, signalsToReset: supervisor.signalsToReset)
         } else {
             plan = nil
         }

@@ -57,6 +57,8 @@ public final class Supervisor {
     private(set) var liveChildren = 0
     var inProcessConnections = 0
     private let baseEnvironment: [String]
+    /// Signals a child must reset to default; all of them until `installSignals` has looked.
+    private(set) var signalsToReset: UInt64 = ~0
     /// Scratch space for in-process I/O; one thread uses it at a time.
     let scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: 65536, alignment: 16)
     private var exitRequested = false
@@ -91,6 +93,7 @@ public final class Supervisor {
             Glibc.signal(signal, SIG_DFL)
         }
         Glibc.signal(SIGPIPE, SIG_IGN)
+        signalsToReset = sw_non_default_signals()
         signalFD = sw_signalfd(&set)
         guard signalFD >= 0 else { throw SystemError("signalfd") }
         signalToken = try reactor.register(fd: signalFD, events: Readiness.input, handler: SignalReader(self))

@@ -14,11 +14,17 @@ final class SpawnPlan {
     private let baseEnvironment: [UnsafeMutablePointer<CChar>]
     private let groups: [gid_t]
     private let credentials: Credentials
+    /// Signals not at their default disposition in the daemon; the child resets these.
+    private let signalsToReset: UInt64
 
     /// The PATH a child gets when the daemon's environment is not kept.
     static let standardPath = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
-    init(path: String, arguments: [String], credentials: Credentials, baseEnvironment: [String]) {
+    init(
+        path: String, arguments: [String], credentials: Credentials, baseEnvironment: [String],
+        signalsToReset: UInt64
+    ) {
+        self.signalsToReset = signalsToReset
         self.path = strdup(path)
         self.argv = arguments.map { strdup($0) } + [nil]
         self.baseEnvironment = baseEnvironment.map { strdup($0) }
@@ -74,6 +80,7 @@ final class SpawnPlan {
                         attr.n_groups = Int32(groupBuffer.count)
                         attr.umask = 0o022
                         attr.new_session = 1
+                        attr.reset_signals = signalsToReset
                         return sw_spawn(&attr, &pid, &step)
                     }
                 }
