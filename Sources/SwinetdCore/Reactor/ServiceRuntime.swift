@@ -18,7 +18,7 @@ struct PeerInfo {
     var logText: String {
         if let address { return "from=\(address) port=\(port)" }
         if let creds = unixCredentials { return "from=unix pid=\(creds.pid) uid=\(creds.uid)" }
-        return "from=unix"
+        return ""  // a wait service's child: the peer is whoever it accepts or reads from
     }
 }
 
@@ -319,7 +319,7 @@ final class ServiceRuntime {
         switch plan.spawn(fd: fd, environment: connectionEnvironment(peer)) {
         case .success(let pid):
             childStarted(pid: pid, peer: peer.address, isWaitChild: isWaitChild)
-            logger.info("START: \(service.logName) pid=\(pid) \(peer.logText)")
+            logger.info("START: \(service.logName) pid=\(pid)\(peer.logText.isEmpty ? "" : " ")\(peer.logText)")
             return pid
         case .failure(let failure):
             if let pid = failure.pid {
@@ -395,7 +395,7 @@ final class ServiceRuntime {
         } else {
             environment.append(service.socketType == .dgram ? "PROTO=UDP" : "PROTO=TCP")
         }
-        if let (address, port) = peer.local {
+        if service.socketType != .dgram, let (address, port) = peer.local {
             environment.append("TCPLOCALIP=\(address)")
             environment.append("TCPLOCALPORT=\(port)")
         }
