@@ -10,7 +10,8 @@ import Musl
 final class StreamBuiltinConnection: EventHandler {
     private let builtin: Builtin
     private let fd: Int32
-    private unowned let runtime: ServiceRuntime
+    /// Strong: the service may leave the configuration while this connection is open.
+    private let runtime: ServiceRuntime
     private var token: ReactorToken?
     /// Bytes read but not yet echoed.
     private var pending: [UInt8] = []

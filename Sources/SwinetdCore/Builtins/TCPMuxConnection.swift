@@ -15,7 +15,8 @@ final class TCPMuxConnection: EventHandler {
 
     private let fd: Int32
     private let peer: PeerInfo
-    private unowned let runtime: ServiceRuntime
+    /// Strong: the service may leave the configuration while this connection is open.
+    private let runtime: ServiceRuntime
     private var token: ReactorToken?
     private var line: [UInt8] = []
     private var timer: ReactorTimer?

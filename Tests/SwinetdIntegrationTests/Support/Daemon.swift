@@ -159,10 +159,12 @@ final class Daemon {
         return exitStatus
     }
 
-    /// Children this daemon started (from its START lines) that still run the probe.
+    /// Children this daemon started (from its START lines) that still run a program the tests
+    /// configure (the probe, or /bin/sleep); each is a session leader, as swinetd's children are.
     private func killLeftoverChildren() {
-        for child in Set(startedPids()) where ProcFS.isRunning(child) {
-            if ProcFS.commandLine(child).contains("swinetd-probe") || ProcFS.commandLine(child).hasPrefix("probe") {
+        for child in Set(startedPids()) where ProcFS.isRunning(child) && ProcFS.stat(child)?.session == child {
+            let command = ProcFS.commandLine(child)
+            if command.contains("swinetd-probe") || command.hasPrefix("probe") || command.hasPrefix("sleep ") {
                 kill(child, SIGKILL)
             }
         }
