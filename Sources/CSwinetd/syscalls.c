@@ -8,6 +8,8 @@
 #include <fcntl.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <stdlib.h>
 #include <sys/ioctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -78,6 +80,13 @@ int sw_fionread(int fd) {
     int n = 0;
     if (ioctl(fd, FIONREAD, &n) < 0) return -1;
     return n;
+}
+
+int sw_eventfd(void) { return eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC); }
+
+double sw_loadavg1(void) {
+    double load[1];
+    return getloadavg(load, 1) == 1 ? load[0] : -1;
 }
 
 int sw_peer_credentials(int fd, pid_t *pid, uid_t *uid, gid_t *gid) {

@@ -18,9 +18,10 @@ struct ConfigOptions: ParsableArguments {
     @Argument(help: "Configuration files, as classic inetd takes them.")
     var positionalFiles: [String] = []
 
+    /// Absolute, because the daemon changes to / when it detaches and re-reads them on SIGHUP.
     var paths: [String] {
         let all = configFiles + positionalFiles
-        return all.isEmpty ? ConfigLoader.defaultPaths : all
+        return all.isEmpty ? ConfigLoader.defaultPaths : all.map(DaemonProcess.absolutePath)
     }
 }
 
@@ -69,6 +70,12 @@ struct Run: ParsableCommand {
     @Option(help: "Replies per second per UDP builtin service.")
     var udpBuiltinRate: Int = 10_000
 
+    @Option(help: "Seconds a reverse DNS or ident (RFC 1413) lookup may take; then the answer counts as unknown.")
+    var lookupTimeout: Double = 5
+
+    @Option(help: "Where SIGUSR1 writes the state dump.")
+    var dumpFile: String = "/run/swinetd.dump"
+
     func run() throws {
         var options = DaemonOptions()
         options.configPaths = config.paths
@@ -79,8 +86,11 @@ struct Run: ParsableCommand {
         options.builtinIdleSeconds = builtinTimeout
         options.tcpmuxTimeoutSeconds = tcpmuxTimeout
         options.udpBuiltinRate = udpBuiltinRate
+        options.lookupTimeoutSeconds = lookupTimeout
+        options.dumpPath = dumpFile
         options.loadOptions.defaultBacklog = backlog
 
+        let pidfile = pidfile.map(DaemonProcess.absolutePath)
         let configuration = ConfigLoader.load(paths: options.configPaths, options: options.loadOptions)
         if !foreground { try DaemonProcess.detach() }
         let useStderr = foreground
@@ -103,9 +113,9 @@ struct Run: ParsableCommand {
         supervisor.apply(configuration)
         supervisor.logListeners()
         if let pidfile { try DaemonProcess.writePidfile(pidfile) }
+        defer { if let pidfile { DaemonProcess.removePidfile(pidfile) } }
         logger.info("ready: \(configuration.services.count) services")
         supervisor.run()
-        if let pidfile { DaemonProcess.removePidfile(pidfile) }
     }
 }
 

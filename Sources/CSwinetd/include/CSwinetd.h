@@ -79,6 +79,12 @@ int sw_set_nonblocking(int fd, int on);
 int sw_set_cloexec(int fd, int on);
 int sw_fionread(int fd);
 
+/* eventfd(0, EFD_NONBLOCK|EFD_CLOEXEC): how the lookup thread wakes the reactor. */
+int sw_eventfd(void);
+
+/* getloadavg(3): the one-minute load average, -1 if unknown. */
+double sw_loadavg1(void);
+
 /* SO_PEERCRED of a Unix socket (struct ucred needs _GNU_SOURCE, which Swift's Glibc lacks). */
 int sw_peer_credentials(int fd, pid_t *pid, uid_t *uid, gid_t *gid);
 

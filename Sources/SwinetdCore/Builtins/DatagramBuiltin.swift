@@ -67,6 +67,12 @@ enum DatagramBuiltin {
                 noteDrop(state, reason: "\(reason) from \(address.map { "\($0)" } ?? "?") port \(port)", runtime: runtime)
                 continue
             }
+            if let address, supervisor.isBanned(address)
+                || AddressAccess.denial(runtime.service.access, address: address, hostName: nil) != nil
+            {
+                noteDrop(state, reason: "address \(address) not allowed", runtime: runtime)
+                continue
+            }
             guard state.takeToken() else {
                 noteDrop(state, reason: "over the reply rate", runtime: runtime)
                 continue

@@ -109,17 +109,11 @@ final class TCPMuxConnection: EventHandler {
             end(reply: "-Service temporarily unavailable\r\n")
             return
         }
-        if let reason = target.refusal(for: peer) {
-            supervisor.logger.info("FAIL: \(target.service.logName) \(reason) \(peer.logText)")
-            end(reply: "-Service busy\r\n")
-            return
-        }
-        // Hand the connection over: it leaves the reactor, becomes blocking, and the target runs
-        // with its own credentials and limits.
+        // Hand the connection over: it leaves the reactor and goes through the target's own
+        // admission (ACLs, limits, rate), and runs with the target's credentials.
         detach()
-        Socket.setBlocking(fd, true)
-        target.serveFromTCPMux(fd: fd, peer: peer)
         runtime.inProcessEnded()
+        target.handleConnection(fd: fd, peer: peer, viaTCPMux: true)
     }
 
     private func log(_ what: String) {

@@ -146,6 +146,7 @@ public enum ConfigLoader {
                 "\(later.name): \(key.socketType.rawValue) \(key.address) is already used by \(earlier.name) "
                     + "at \(earlier.location)"
             }
+            ListenerConflicts.refuseOverlaps(in: &configuration)
         }
 
         /// Keeps the first service to claim each key; a later one claiming any taken key is refused.

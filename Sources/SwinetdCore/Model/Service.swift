@@ -184,6 +184,10 @@ public struct ServiceLimits: Hashable, Sendable {
     public var maxConnectionsPerIPPerMinute: Int?
     /// Concurrent children per client IP (FreeBSD max-child-per-ip, xinetd per_source). nil = unlimited.
     public var maxChildrenPerIP: Int?
+    /// xinetd `cps`. nil = none.
+    public var connectionRate: ConnectionRate?
+    /// xinetd `max_load`: refuse while the one-minute load average is above this. nil = none.
+    public var maxLoad: Double?
 
     public init(
         maxSpawnsPerMinute: Int? = nil,
@@ -215,6 +219,14 @@ public struct Service: Hashable, Sendable {
     public var credentials: Credentials
     public var program: ServerProgram
     public var tcpmux: TCPMuxRole?
+    /// The name in log lines and tcpd rules' default (xinetd `id`; inetd.conf: the service field).
+    public var id: String
+    public var access = AccessPolicy()
+    public var setup = ChildSetup()
+    public var logging = LogSettings()
+    public var flags = ServiceFlags()
+    /// xinetd `redirect = host port`: relay connections in-process to this address; no program runs.
+    public var redirect: RedirectTarget?
 
     public init(
         name: String,
@@ -238,6 +250,7 @@ public struct Service: Hashable, Sendable {
         self.credentials = credentials
         self.program = program
         self.tcpmux = tcpmux
+        self.id = name
     }
 
     public var builtin: Builtin? {
@@ -246,7 +259,22 @@ public struct Service: Hashable, Sendable {
     }
 
     /// The label used in log lines (`START: echo ...`).
-    public var logName: String { name }
+    public var logName: String { id }
+}
+
+/// Where a redirect service relays to; the host is resolved once, at load (as xinetd does).
+public struct RedirectTarget: Hashable, Sendable, CustomStringConvertible {
+    public var host: String
+    public var address: IPAddress
+    public var port: UInt16
+
+    public init(host: String, address: IPAddress, port: UInt16) {
+        self.host = host
+        self.address = address
+        self.port = port
+    }
+
+    public var description: String { "\(host) \(port)" }
 }
 
 /// The result of loading configuration files: the services that are valid, and every problem found.

@@ -28,6 +28,8 @@ final class ServiceRuntime {
     unowned let supervisor: Supervisor
     private(set) var service: Service!
     private var plan: SpawnPlan?
+    /// Where this service's START/EXIT/FAIL lines go.
+    private(set) var log: ServiceLog!
     var listeners: [Listener] = []
     private(set) var liveChildren = 0
     private var perIPChildren: [IPAddress: Int] = [:]
@@ -35,6 +37,9 @@ final class ServiceRuntime {
     private var perIPWindowCounts: [IPAddress: Int] = [:]
     private var spawnWindowStart: Int64 = 0
     private var spawnCount = 0
+    /// xinetd `cps` window.
+    var cpsWindowStart: Int64 = 0
+    var cpsCount = 0
     private var resumeTimer: ReactorTimer?
     /// The child that owns the socket of a `wait` service.
     private var waitChild: pid_t?
@@ -55,10 +60,11 @@ final class ServiceRuntime {
     /// What makes two configurations of a service "the same service" across a reload.
     static func identity(of service: Service) -> String {
         let keys = service.listeners.map { "\($0.key)" }.sorted().joined(separator: ",")
-        return "\(service.name)|\(service.socketType)|\(service.protocolName)|\(keys)"
+        return "\(service.name)|\(service.socketType)|\(keys)"
     }
 
-    var identity: String { Self.identity(of: service) }
+    /// The identity of the configuration this runtime currently serves ("" before the first).
+    var identity: String { service.map(Self.identity(of:)) ?? "" }
 
     var isPaused: Bool { resumeTimer != nil }
 
@@ -71,10 +77,12 @@ final class ServiceRuntime {
     func configure(_ service: Service, baseEnvironment: [String]) {
         self.service = service
         retired = false
+        log = supervisor.serviceLog(for: service)
         if case .external(let path, let arguments) = service.program {
             plan = SpawnPlan(
-                path: path, arguments: arguments, credentials: service.credentials,
-                baseEnvironment: baseEnvironment, signalsToReset: supervisor.signalsToReset)
+                path: path, arguments: arguments, credentials: service.credentials, setup: service.setup,
+                baseEnvironment: baseEnvironment, daemonEnvironment: supervisor.daemonEnvironment,
+                signalsToReset: supervisor.signalsToReset)
         } else {
             plan = nil
         }
@@ -107,7 +115,7 @@ final class ServiceRuntime {
                 guard let self, let listener, !self.retired, listener.owner === self else { return }
                 listener.bindRetry = nil
                 self.activate()
-                if listener.isOpen { self.logger.info("listening on \(self.service.protocolName) \(listener.spec) for \(self.service.name) (bind retried)") }
+                if listener.isOpen { self.logger.info("listening on \(self.service.protocolName) \(listener.spec.address) for \(self.service.name) (bind retried)") }
             }
         }
     }
@@ -212,43 +220,8 @@ final class ServiceRuntime {
         }
     }
 
-    /// A new connection on a nowait or builtin service (or handed over by tcpmux).
-    func handleConnection(fd: Int32, peer: PeerInfo) {
-        if let reason = refusal(for: peer) {
-            logger.info("FAIL: \(service.logName) \(reason) \(peer.logText)")
-            close(fd)
-            return
-        }
-        if let builtin = service.builtin {
-            startInProcess(builtin, fd: fd, peer: peer)
-            return
-        }
-        guard allowSpawn() else {
-            close(fd)
-            return
-        }
-        spawn(fd: fd, peer: peer, isWaitChild: false)
-        close(fd)
-    }
-
-    /// A tcpmux connection that named this service (its policy was checked by tcpmux): count it
-    /// against this service's rate, answer `+Go` for `tcpmux/+name`, start it. Closes `fd`.
-    func serveFromTCPMux(fd: Int32, peer: PeerInfo) {
-        if allowSpawn() {
-            if case .target(_, true) = service.tcpmux {
-                let go: [UInt8] = Array("+Go\r\n".utf8)
-                _ = go.withUnsafeBytes { Socket.send(fd, $0.baseAddress!, $0.count) }
-            }
-            spawn(fd: fd, peer: peer, isWaitChild: false)
-        } else {
-            let no: [UInt8] = Array("-Service temporarily unavailable\r\n".utf8)
-            _ = no.withUnsafeBytes { Socket.send(fd, $0.baseAddress!, $0.count) }
-        }
-        close(fd)
-    }
-
-    /// Why a connection may not be served now, or nil.
-    func refusal(for peer: PeerInfo) -> String? {
+    /// Which concurrency or per-IP limit refuses a connection now, or nil.
+    func limitRefusal(for peer: PeerInfo) -> String? {
         let limits = service.limits
         if service.builtin != nil {
             if supervisor.inProcessConnections >= supervisor.options.maxInProcessConnections { return "process_limit" }
@@ -276,7 +249,7 @@ final class ServiceRuntime {
     }
 
     /// Counts a spawn against the per-minute rate; trips the service when it is exceeded.
-    private func allowSpawn() -> Bool {
+    func allowSpawn() -> Bool {
         let configured = service.limits.maxSpawnsPerMinute ?? supervisor.options.defaultRate ?? (service.wait ? 256 : 0)
         guard configured > 0 else { return true }
         let now = monotonicNanoseconds()
@@ -295,10 +268,10 @@ final class ServiceRuntime {
 
     /// Closes the service's sockets until the retry time has passed (OpenBSD inetd's behaviour:
     /// clients get a fast refusal instead of a silent backlog).
-    private func pause() {
+    func pause(seconds: Double? = nil) {
         for listener in listeners { listener.closeSocket(reactor: reactor) }
         resumeTimer?.cancel()
-        resumeTimer = reactor.schedule(after: supervisor.options.retrySeconds) { [weak self] in
+        resumeTimer = reactor.schedule(after: seconds ?? supervisor.options.retrySeconds) { [weak self] in
             guard let self else { return }
             self.resumeTimer = nil
             self.spawnCount = 0
@@ -314,19 +287,19 @@ final class ServiceRuntime {
     /// Starts the program for one connection (or, for wait services, the shared socket).
     /// Returns the pid of a child that reached exec.
     @discardableResult
-    func spawn(fd: Int32, peer: PeerInfo, isWaitChild: Bool) -> pid_t? {
+    func spawn(fd: Int32, peer: PeerInfo, isWaitChild: Bool, user: String? = nil) -> pid_t? {
         guard let plan else { return nil }
         switch plan.spawn(fd: fd, environment: connectionEnvironment(peer)) {
         case .success(let pid):
             childStarted(pid: pid, peer: peer.address, isWaitChild: isWaitChild)
-            logger.info("START: \(service.logName) pid=\(pid)\(peer.logText.isEmpty ? "" : " ")\(peer.logText)")
+            log.start(pid: pid, peer: peer, user: user)
             return pid
         case .failure(let failure):
             if let pid = failure.pid {
                 // The child died before exec; it is reaped like any other, counted so the books balance.
                 childStarted(pid: pid, peer: peer.address, isWaitChild: false)
             }
-            logger.error("FAIL: \(service.logName) \(failure.step == "execve" ? "exec" : "fork") \(service.location): \(failure) \(peer.logText)")
+            log.fail("\(failure.step == "execve" ? "exec" : "fork") (\(failure))", peer: peer, user: user)
             return nil
         }
     }
@@ -356,7 +329,7 @@ final class ServiceRuntime {
             listener.disarm(reactor)
             return
         }
-        guard refusal(for: PeerInfo()) == nil, allowSpawn() else {
+        guard limitRefusal(for: PeerInfo()) == nil, allowSpawn() else {
             if !isPaused {
                 // Nothing can serve it now; stop watching for a moment instead of spinning.
                 listener.disarm(reactor)
@@ -403,14 +376,6 @@ final class ServiceRuntime {
     }
 
     // MARK: - In-process services
-
-    private func startInProcess(_ builtin: Builtin, fd: Int32, peer: PeerInfo) {
-        if builtin == .tcpmux {
-            TCPMuxConnection.start(fd: fd, peer: peer, runtime: self)
-        } else {
-            StreamBuiltinConnection.start(builtin, fd: fd, peer: peer, runtime: self)
-        }
-    }
 
     func inProcessStarted() {
         inProcessConnections += 1

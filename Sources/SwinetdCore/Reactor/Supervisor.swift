@@ -28,6 +28,12 @@ public struct DaemonOptions: Sendable {
     public var maxInProcessConnections = 4096
     /// How often a failed bind is retried.
     public var bindRetrySeconds: Double = 60
+    /// How long a reverse DNS or ident lookup may take before the answer counts as unknown.
+    public var lookupTimeoutSeconds: Double = 5
+    public var hostsAllowPath = "/etc/hosts.allow"
+    /// Where SIGUSR1 writes the state dump.
+    public var dumpPath = "/run/swinetd.dump"
+    public var hostsDenyPath = "/etc/hosts.deny"
     public var loadOptions = LoadOptions()
 
     public init() {}
@@ -57,28 +63,32 @@ public final class Supervisor {
     private(set) var liveChildren = 0
     var inProcessConnections = 0
     private let baseEnvironment: [String]
+    /// swinetd's own environment, for `passenv`.
+    let daemonEnvironment: [String: String]
     /// Signals a child must reset to default; all of them until `installSignals` has looked.
     private(set) var signalsToReset: UInt64 = ~0
     /// Scratch space for in-process I/O; one thread uses it at a time.
     let scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: 65536, alignment: 16)
-    private var exitRequested = false
+    let policyState = PolicyState()
     public private(set) var reloadCount = 0
 
     public init(options: DaemonOptions, logger: Logger) throws(SystemError) {
         self.options = options
         self.logger = logger
         self.reactor = try Reactor()
-        if options.keepEnvironment {
-            var inherited: [String] = []
-            var cursor = environ
-            while let entry = cursor.pointee {
-                inherited.append(String(cString: entry))
-                cursor += 1
-            }
-            baseEnvironment = inherited
-        } else {
-            baseEnvironment = [SpawnPlan.standardPath]
+        var inherited: [String] = []
+        var cursor = environ
+        while let entry = cursor.pointee {
+            inherited.append(String(cString: entry))
+            cursor += 1
         }
+        var byName: [String: String] = [:]
+        for entry in inherited {
+            guard let equals = entry.firstIndex(of: "=") else { continue }
+            byName[String(entry[..<equals])] = String(entry[entry.index(after: equals)...])
+        }
+        daemonEnvironment = byName
+        baseEnvironment = options.keepEnvironment ? inherited : [SpawnPlan.standardPath]
     }
 
     deinit { scratch.deallocate() }
@@ -101,6 +111,7 @@ public final class Supervisor {
 
     /// Applies a configuration: the first one at start-up, later ones on reload.
     public func apply(_ configuration: LoadedConfiguration) {
+        reopenLogFiles()
         var previous: [String: ServiceRuntime] = [:]
         for runtime in runtimes { previous[runtime.identity] = runtime }
         var openListeners: [ListenerSpec.Key: Listener] = [:]
@@ -109,9 +120,18 @@ public final class Supervisor {
         }
 
         var next: [ServiceRuntime] = []
+        var claimed = Set<ObjectIdentifier>()
         for service in configuration.services {
+            // The same service: same identity, or else the one that owns one of its sockets now
+            // (an edit such as tcp → tcp4 on the same address). Keeping the runtime keeps its
+            // children, wait child, limits and pause.
             let identity = ServiceRuntime.identity(of: service)
-            let runtime = previous.removeValue(forKey: identity) ?? ServiceRuntime(supervisor: self)
+            let owner = service.listeners.lazy.compactMap { openListeners[$0.key]?.owner }
+                .first { !claimed.contains(ObjectIdentifier($0)) }
+            let candidate = previous[identity].flatMap { claimed.contains(ObjectIdentifier($0)) ? nil : $0 } ?? owner
+            let runtime = candidate ?? ServiceRuntime(supervisor: self)
+            claimed.insert(ObjectIdentifier(runtime))
+            previous.removeValue(forKey: runtime.identity)
             runtime.configure(service, baseEnvironment: baseEnvironment)
             runtime.listeners = service.listeners.map { spec in
                 let listener = openListeners.removeValue(forKey: spec.key) ?? Listener(spec: spec)
@@ -125,7 +145,7 @@ public final class Supervisor {
             logger.info("closing \(listener.spec)")
             listener.closeSocket(reactor: reactor)
         }
-        for removed in previous.values { removed.retire() }
+        for removed in previous.values where !claimed.contains(ObjectIdentifier(removed)) { removed.retire() }
 
         runtimes = next
         tcpmuxTargets = [:]
@@ -173,14 +193,7 @@ public final class Supervisor {
             guard let record = children.removeValue(forKey: pid) else { continue }
             liveChildren -= 1
             let seconds = Double(monotonicNanoseconds() - record.startedAt) / 1e9
-            let duration = (seconds * 1000).rounded() / 1000
-            let how: String
-            if status & 0x7f == 0 {
-                how = "status=\((status >> 8) & 0xff)"
-            } else {
-                how = "signal=\(status & 0x7f)"
-            }
-            logger.info("EXIT: \(record.runtime.service.logName) \(how) pid=\(pid) duration=\(duration)(sec)")
+            record.runtime.log.exit(pid: pid, status: status, seconds: seconds)
             record.runtime.childExited(record)
         }
     }
@@ -224,15 +237,36 @@ public final class Supervisor {
         logger.info("reloaded \(configuration.services.count) services in \((ms * 10).rounded() / 10) ms")
     }
 
-    /// Writes the state to the log (SIGUSR1).
+    /// SIGUSR1: writes the state (services, listeners, children, counters) to `--dump-file`,
+    /// like xinetd's /var/run/xinetd.dump, and says so in the log.
     func dumpState() {
-        logger.info("state: \(runtimes.count) services, \(liveChildren) children, \(inProcessConnections) in-process connections")
+        let now = monotonicNanoseconds()
+        var text = "swinetd state dump at \(LogTime.utcTimestamp())\n"
+        text += "services: \(runtimes.count)  children: \(liveChildren)  in-process connections: \(inProcessConnections)"
+        text += "  refused: \(policyState.refusals)  reloads: \(reloadCount)  banned addresses: \(policyState.bans.count)\n\n"
         for runtime in runtimes {
-            let listeners = runtime.listeners.map { "\($0.spec)\($0.isOpen ? "" : " (not bound)")" }
-            logger.info(
-                "state: \(runtime.service.logName) \(runtime.stateDescription) children=\(runtime.liveChildren) listeners=[\(listeners.joined(separator: ", "))]"
-            )
+            let service = runtime.service!
+            text += "service \(service.logName) (\(service.location))\n"
+            text += "  state: \(runtime.stateDescription)  children: \(runtime.liveChildren)  in-process: \(runtime.inProcessConnections)\n"
+            for listener in runtime.listeners {
+                text += "  listener: \(service.protocolName) \(listener.spec)\(listener.isOpen ? "" : " (not bound)")\(listener.isArmed ? "" : " (not watched)")\n"
+            }
         }
+        text += "\nchildren:\n"
+        for (pid, record) in children.sorted(by: { $0.key < $1.key }) {
+            let age = Double(now - record.startedAt) / 1e9
+            text += "  pid=\(pid) service=\(record.runtime.service.logName) peer=\(record.peer.map { "\($0)" } ?? "-") age=\((age * 10).rounded() / 10)s\n"
+        }
+        let path = options.dumpPath
+        unlink(path)
+        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o644)
+        guard fd >= 0 else {
+            logger.error("state dump: cannot create \(path): \(errnoDescription(errno))")
+            return
+        }
+        text.withUTF8 { _ = write(fd, $0.baseAddress, $0.count) }
+        close(fd)
+        logger.info("state dumped to \(path): \(runtimes.count) services, \(liveChildren) children")
     }
 
     /// Every address the daemon listens on, for the start-up banner and tests.
@@ -244,7 +278,7 @@ public final class Supervisor {
                 case .builtin(let builtin): what = "internal \(builtin.rawValue)"
                 case .external(let path, _): what = path
                 }
-                logger.info("listening on \(runtime.service.protocolName) \(listener.spec) for \(runtime.service.name) (\(what))")
+                logger.info("listening on \(runtime.service.protocolName) \(listener.spec.address) for \(runtime.service.name) (\(what))")
             }
         }
     }

@@ -16,20 +16,57 @@ final class SpawnPlan {
     private let credentials: Credentials
     /// Signals not at their default disposition in the daemon; the child resets these.
     private let signalsToReset: UInt64
+    private let setup: ChildSetup
+    private let rlimits: [sw_rlimit]
 
     /// The PATH a child gets when the daemon's environment is not kept.
     static let standardPath = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
+    /// - Parameters:
+    ///   - baseEnvironment: the daemon-wide part (clean PATH, or the daemon's own with `-E`).
+    ///   - daemonEnvironment: swinetd's own environment, the source of `passenv` names.
     init(
-        path: String, arguments: [String], credentials: Credentials, baseEnvironment: [String],
-        signalsToReset: UInt64
+        path: String, arguments: [String], credentials: Credentials, setup: ChildSetup,
+        baseEnvironment: [String], daemonEnvironment: [String: String], signalsToReset: UInt64
     ) {
         self.signalsToReset = signalsToReset
         self.path = strdup(path)
         self.argv = arguments.map { strdup($0) } + [nil]
-        self.baseEnvironment = baseEnvironment.map { strdup($0) }
+        self.baseEnvironment = Self.environment(base: baseEnvironment, setup: setup, daemon: daemonEnvironment)
+            .map { strdup($0) }
         self.groups = credentials.groups.map { gid_t($0) }
         self.credentials = credentials
+        self.setup = setup
+        self.rlimits = setup.rlimits.map { limit in
+            sw_rlimit(resource: Self.resourceNumber(limit.kind), soft: limit.soft, hard: limit.hard)
+        }
+    }
+
+    /// base, then passenv names from the daemon, then `env` entries; a later entry of the same
+    /// name replaces an earlier one.
+    static func environment(base: [String], setup: ChildSetup, daemon: [String: String]) -> [String] {
+        var entries = base
+        func put(_ entry: String) {
+            let name = entry.prefix { $0 != "=" }
+            entries.removeAll { $0.prefix { $0 != "=" } == name }
+            entries.append(entry)
+        }
+        for name in setup.passEnvironment {
+            if let value = daemon[name] { put("\(name)=\(value)") }
+        }
+        for entry in setup.environment { put(entry) }
+        return entries
+    }
+
+    private static func resourceNumber(_ kind: ResourceLimit.Kind) -> Int32 {
+        switch kind {
+        case .addressSpace: Int32(RLIMIT_AS.rawValue)
+        case .cpu: Int32(RLIMIT_CPU.rawValue)
+        case .data: Int32(RLIMIT_DATA.rawValue)
+        case .rss: 5  // RLIMIT_RSS: Glibc exports it under __RLIMIT_RSS only
+        case .stack: Int32(RLIMIT_STACK.rawValue)
+        case .files: Int32(RLIMIT_NOFILE.rawValue)
+        }
     }
 
     deinit {
@@ -64,6 +101,7 @@ final class SpawnPlan {
             envp.withUnsafeBufferPointer { envBuffer in
                 groups.withUnsafeBufferPointer { groupBuffer in
                     extraFDs.withUnsafeBufferPointer { extraBuffer in
+                      rlimits.withUnsafeBufferPointer { limitBuffer in
                         var attr = sw_spawn_attr()
                         attr.path = UnsafePointer(path)
                         attr.argv = argvBuffer.baseAddress
@@ -78,10 +116,15 @@ final class SpawnPlan {
                         attr.gid = gid_t(credentials.gid)
                         attr.groups = groupBuffer.baseAddress
                         attr.n_groups = Int32(groupBuffer.count)
-                        attr.umask = 0o022
+                        attr.umask = setup.umask
+                        attr.set_nice = setup.nice == nil ? 0 : 1
+                        attr.nice = setup.nice ?? 0
+                        attr.rlimits = limitBuffer.baseAddress
+                        attr.n_rlimits = Int32(limitBuffer.count)
                         attr.new_session = 1
                         attr.reset_signals = signalsToReset
                         return sw_spawn(&attr, &pid, &step)
+                      }
                     }
                 }
             }

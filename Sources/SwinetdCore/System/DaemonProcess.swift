@@ -48,4 +48,13 @@ public enum DaemonProcess {
     public static var stdoutIsTerminal: Bool { isatty(1) == 1 }
 
     public static var effectiveUID: UInt32 { geteuid() }
+
+    /// `path` made absolute against the current directory.
+    public static func absolutePath(_ path: String) -> String {
+        guard !path.hasPrefix("/") else { return path }
+        var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+        guard getcwd(&buffer, buffer.count) != nil else { return path }
+        let cwd = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        return (cwd == "/" ? "" : cwd) + "/" + path
+    }
 }

@@ -73,7 +73,7 @@ enum Socket {
 }
 
 /// Current wall-clock time in seconds since the epoch.
-func wallClockSeconds() -> Int {
+public func wallClockSeconds() -> Int {
     var ts = timespec()
     clock_gettime(CLOCK_REALTIME, &ts)
     return Int(ts.tv_sec)

@@ -1,0 +1,136 @@
+import CSwinetd
+import Logging
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// A log file with xinetd's size limits: a warning once past `softLimit`, nothing more written
+/// past `hardLimit`. Reopened on every reload, so rotation works with a SIGHUP.
+final class LimitedLogFile {
+    let path: String
+    private var fd: Int32
+    private var size: UInt64
+    private let softLimit: UInt64?
+    private let hardLimit: UInt64?
+    private var warnedSoft = false
+    private var warnedHard = false
+    private let logger: Logger
+
+    init(path: String, softLimit: UInt64?, hardLimit: UInt64?, logger: Logger) {
+        self.path = path
+        self.softLimit = softLimit
+        self.hardLimit = hardLimit
+        self.logger = logger
+        fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o640)
+        var info = stat()
+        size = fd >= 0 && fstat(fd, &info) == 0 ? UInt64(info.st_size) : 0
+        if fd < 0 { logger.error("cannot open log file \(path): \(errnoDescription(errno))") }
+    }
+
+    deinit { if fd >= 0 { close(fd) } }
+
+    func write(_ line: String) {
+        guard fd >= 0 else { return }
+        var text = line + "\n"
+        if let hardLimit, size + UInt64(text.utf8.count) > hardLimit {
+            if !warnedHard {
+                warnedHard = true
+                logger.error("log file \(path) reached its hard limit of \(hardLimit) bytes; no more lines are written to it")
+            }
+            return
+        }
+        text.withUTF8 { buffer in
+            let n = Glibc.write(fd, buffer.baseAddress, buffer.count)
+            if n > 0 { size += UInt64(n) }
+        }
+        if let softLimit, size > softLimit, !warnedSoft {
+            warnedSoft = true
+            logger.warning("log file \(path) passed its soft limit of \(softLimit) bytes")
+        }
+    }
+}
+
+/// Where one service's START/EXIT/FAIL lines go, in xinetd.log(5) form, with only the fields its
+/// `log_on_success` / `log_on_failure` ask for.
+struct ServiceLog {
+    let settings: LogSettings
+    let id: String
+    let logger: Logger
+    let file: LimitedLogFile?
+
+    private func emit(_ line: String, level: Logger.Level = .info) {
+        switch settings.destination {
+        case .file:
+            let stamp = LogTime.localStamp()
+            file?.write("\(stamp) \(line)")
+        case .syslog(let facility, let priority):
+            sw_syslog(facility | priority, line)
+        case nil:
+            logger.log(level: level, "\(line)")
+        }
+    }
+
+    private func host(_ peer: PeerInfo) -> String {
+        if let address = peer.address { return "from=\(address)" }
+        if let creds = peer.unixCredentials { return "from=unix pid=\(creds.pid) uid=\(creds.uid)" }
+        return ""
+    }
+
+    private static func join(_ parts: [String]) -> String { parts.filter { !$0.isEmpty }.joined(separator: " ") }
+
+    func start(pid: pid_t?, peer: PeerInfo, user: String?) {
+        let fields = settings.onSuccess
+        guard fields.contains(.pid) || fields.contains(.host) || fields.contains(.userid) else { return }
+        emit(
+            Self.join([
+                "START: \(id)", fields.contains(.pid) ? pid.map { "pid=\($0)" } ?? "" : "",
+                fields.contains(.host) ? host(peer) : "",
+            ]))
+        if fields.contains(.userid), let user { emit("USERID: \(id) \(user)") }
+    }
+
+    func exit(pid: pid_t, status: Int32, seconds: Double) {
+        let fields = settings.onSuccess
+        guard fields.contains(.exit) || fields.contains(.duration) || fields.contains(.pid) else { return }
+        let how = status & 0x7f == 0 ? "status=\((status >> 8) & 0xff)" : "signal=\(status & 0x7f)"
+        let rounded = (seconds * 1000).rounded() / 1000
+        emit(
+            Self.join([
+                "EXIT: \(id)", fields.contains(.exit) ? how : "", fields.contains(.pid) ? "pid=\(pid)" : "",
+                fields.contains(.duration) ? "duration=\(rounded)(sec)" : "",
+            ]))
+    }
+
+    /// The end of an in-process relay (redirect): xinetd's TRAFFIC field.
+    func traffic(bytesIn: UInt64, bytesOut: UInt64, seconds: Double, peer: PeerInfo) {
+        let fields = settings.onSuccess
+        let rounded = (seconds * 1000).rounded() / 1000
+        emit(
+            Self.join([
+                "EXIT: \(id)", fields.contains(.host) ? host(peer) : "",
+                fields.contains(.traffic) ? "in=\(bytesIn)(bytes) out=\(bytesOut)(bytes)" : "",
+                fields.contains(.duration) ? "duration=\(rounded)(sec)" : "",
+            ]))
+    }
+
+    func fail(_ reason: String, peer: PeerInfo, user: String?) {
+        let fields = settings.onFailure
+        emit(Self.join(["FAIL: \(id) \(reason)", fields.contains(.host) ? host(peer) : ""]), level: .notice)
+        if fields.contains(.userid), let user { emit("USERID: \(id) \(user)") }
+    }
+}
+
+extension LogTime {
+    /// xinetd's file-log stamp: `YY/MM/DD@HH:MM:SS` in local time.
+    static func localStamp() -> String {
+        var seconds = time_t(wallClockSeconds())
+        var parts = tm()
+        localtime_r(&seconds, &parts)
+        var buffer = [CChar](repeating: 0, count: 32)
+        let n = strftime(&buffer, buffer.count, "%y/%m/%d@%H:%M:%S", &parts)
+        return String(decoding: buffer.prefix(n).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+}

@@ -1,0 +1,170 @@
+import CSwinetd
+import Logging
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// What swinetd learned about a client before deciding: its forward-confirmed host name and its
+/// RFC 1413 user, when the service's policy or logging needs them.
+struct ClientFacts {
+    var hostName: String?
+    var nameMismatch = false
+    var user: String?
+}
+
+/// The admission pipeline of a connection: cheap checks first (bans, rates, load, time, limits,
+/// numeric ACLs), then the lookups some policies need, then the checks that use them. A denial
+/// never starts a process: the client gets banner_fail (if any) and the connection closes.
+extension ServiceRuntime {
+    /// A new connection on a nowait or builtin service, or one handed over by tcpmux
+    /// (`viaTCPMux`: refusals then answer `-...` as RFC 1078 wants).
+    func handleConnection(fd: Int32, peer: PeerInfo, viaTCPMux: Bool = false) {
+        applySocketOptions(fd)
+        if let reason = quickRefusal(for: peer) {
+            refuse(fd: fd, peer: peer, reason: reason, facts: ClientFacts(), viaTCPMux: viaTCPMux)
+            return
+        }
+        let needsName = service.access.needsHostName || supervisor.hostsRulesNeedName(for: service)
+        let needsUser = wantsIdent
+        guard let address = peer.address, needsName || needsUser else {
+            admit(fd: fd, peer: peer, facts: ClientFacts(), viaTCPMux: viaTCPMux)
+            return
+        }
+        // Held open while the lookups run; counted like an in-process connection so a flood of
+        // slow lookups is bounded by the same cap.
+        inProcessStarted()
+        supervisor.lookUp(address: address, peer: peer, name: needsName, user: needsUser) { [self] facts in
+            inProcessEnded()
+            admit(fd: fd, peer: peer, facts: facts, viaTCPMux: viaTCPMux)
+        }
+    }
+
+    private var wantsIdent: Bool {
+        service.flags.identOnly || service.logging.onSuccess.contains(.userid)
+            || service.logging.onFailure.contains(.userid) || supervisor.hostsRulesNeedUser(for: service)
+    }
+
+    private func applySocketOptions(_ fd: Int32) {
+        if service.setup.tcpNoDelay { _ = Socket.setOption(fd, Int32(IPPROTO_TCP), TCP_NODELAY, 1) }
+        if service.setup.keepAlive { _ = Socket.setOption(fd, SOL_SOCKET, SO_KEEPALIVE, 1) }
+    }
+
+    /// Checks that need nothing but the address, in xinetd's order.
+    private func quickRefusal(for peer: PeerInfo) -> String? {
+        if let address = peer.address, supervisor.isBanned(address) { return "address (sensor)" }
+        if let reason = connectionRateRefusal() { return reason }
+        if let maxLoad = service.limits.maxLoad {
+            let load = sw_loadavg1()
+            if load >= 0, load > maxLoad { return "load" }
+        }
+        if !AddressAccess.withinAccessTimes(service.access.accessTimes) { return "time" }
+        if let reason = limitRefusal(for: peer) { return reason }
+        if let address = peer.address, !service.access.needsHostName,
+            let reason = AddressAccess.denial(service.access, address: address, hostName: nil)
+        {
+            return reason
+        }
+        return nil
+    }
+
+    /// xinetd `cps`: more than `rate` connections within one second pause the service.
+    private func connectionRateRefusal() -> String? {
+        guard let cps = service.limits.connectionRate else { return nil }
+        let now = monotonicNanoseconds()
+        if now - cpsWindowStart >= 1_000_000_000 {
+            cpsWindowStart = now
+            cpsCount = 0
+        }
+        cpsCount += 1
+        guard cpsCount > cps.rate else { return nil }
+        supervisor.logger.warning(
+            "Deactivating service \(service.logName) due to excessive incoming connections. Restarting in \(cps.pauseSeconds) seconds."
+        )
+        pause(seconds: Double(cps.pauseSeconds))
+        return "connections per second"
+    }
+
+    /// The checks that may use the looked-up name and user, then serving.
+    private func admit(fd: Int32, peer: PeerInfo, facts: ClientFacts, viaTCPMux: Bool) {
+        if let address = peer.address {
+            if let reason = AddressAccess.denial(service.access, address: address, hostName: facts.hostName) {
+                refuse(fd: fd, peer: peer, reason: reason, facts: facts, viaTCPMux: viaTCPMux)
+                return
+            }
+            if service.flags.identOnly && facts.user == nil {
+                refuse(fd: fd, peer: peer, reason: "userid", facts: facts, viaTCPMux: viaTCPMux)
+                return
+            }
+            if let reason = supervisor.hostsRulesRefusal(for: service, peer: peer, facts: facts) {
+                refuse(fd: fd, peer: peer, reason: reason, facts: facts, viaTCPMux: viaTCPMux)
+                return
+            }
+            if service.flags.sensor {
+                supervisor.ban(address, seconds: service.flags.denyTimeSeconds, by: service)
+                refuse(fd: fd, peer: peer, reason: "sensor", facts: facts, viaTCPMux: viaTCPMux)
+                return
+            }
+        }
+        sendFile(service.setup.banner, to: fd)
+        sendFile(service.setup.bannerSuccess, to: fd)
+        serve(fd: fd, peer: peer, facts: facts, viaTCPMux: viaTCPMux)
+    }
+
+    private func serve(fd: Int32, peer: PeerInfo, facts: ClientFacts, viaTCPMux: Bool) {
+        if let target = service.redirect {
+            RedirectRelay.start(fd: fd, peer: peer, target: target, runtime: self)
+            return
+        }
+        if let builtin = service.builtin {
+            if builtin == .tcpmux {
+                TCPMuxConnection.start(fd: fd, peer: peer, runtime: self)
+            } else {
+                StreamBuiltinConnection.start(builtin, fd: fd, peer: peer, runtime: self)
+            }
+            return
+        }
+        guard allowSpawn() else {
+            if viaTCPMux { sendText("-Service temporarily unavailable\r\n", to: fd) }
+            close(fd)
+            return
+        }
+        if viaTCPMux {
+            Socket.setBlocking(fd, true)
+            if case .target(_, true) = service.tcpmux { sendText("+Go\r\n", to: fd) }
+        }
+        spawn(fd: fd, peer: peer, isWaitChild: false, user: facts.user)
+        close(fd)
+    }
+
+    private func refuse(fd: Int32, peer: PeerInfo, reason: String, facts: ClientFacts, viaTCPMux: Bool) {
+        log.fail(reason, peer: peer, user: facts.user)
+        supervisor.noteRefusal()
+        sendFile(service.setup.banner, to: fd)
+        sendFile(service.setup.bannerFail, to: fd)
+        if viaTCPMux { sendText("-Service not available\r\n", to: fd) }
+        close(fd)
+    }
+
+    /// Sends a banner file, at most 64 KiB, without blocking the reactor (what does not fit the
+    /// socket buffer at once is dropped: banners are short by nature).
+    private func sendFile(_ path: String?, to fd: Int32) {
+        guard let path else { return }
+        let file = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
+        guard file >= 0 else {
+            supervisor.logger.warning("\(service.location): banner \(path): \(errnoDescription(errno))")
+            return
+        }
+        defer { close(file) }
+        let scratch = supervisor.scratch
+        let n = read(file, scratch.baseAddress, scratch.count)
+        if n > 0 { _ = Glibc.send(fd, scratch.baseAddress, n, Int32(MSG_NOSIGNAL | MSG_DONTWAIT)) }
+    }
+
+    func sendText(_ text: String, to fd: Int32) {
+        let bytes = Array(text.utf8)
+        _ = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL | MSG_DONTWAIT)) }
+    }
+}
