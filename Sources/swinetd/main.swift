@@ -73,6 +73,9 @@ struct Run: ParsableCommand {
     @Option(help: "Seconds a reverse DNS or ident (RFC 1413) lookup may take; then the answer counts as unknown.")
     var lookupTimeout: Double = 5
 
+    @Flag(name: [.customShort("l"), .long], help: "Apply /etc/hosts.allow and /etc/hosts.deny to inetd.conf services too (xinetd services use them unless NOLIBWRAP).")
+    var libwrap = false
+
     @Option(help: "Where SIGUSR1 writes the state dump.")
     var dumpFile: String = "/run/swinetd.dump"
 
@@ -89,6 +92,7 @@ struct Run: ParsableCommand {
         options.lookupTimeoutSeconds = lookupTimeout
         options.dumpPath = dumpFile
         options.loadOptions.defaultBacklog = backlog
+        options.loadOptions.libwrapClassic = libwrap
 
         let pidfile = pidfile.map(DaemonProcess.absolutePath)
         let configuration = ConfigLoader.load(paths: options.configPaths, options: options.loadOptions)
@@ -115,6 +119,7 @@ struct Run: ParsableCommand {
         if let pidfile { try DaemonProcess.writePidfile(pidfile) }
         defer { if let pidfile { DaemonProcess.removePidfile(pidfile) } }
         logger.info("ready: \(configuration.services.count) services")
+        supervisor.notifier.notify("READY=1\nSTATUS=\(configuration.services.count) services\nMAINPID=\(DaemonProcess.pid)")
         supervisor.run()
     }
 }

@@ -15,15 +15,37 @@ import Testing
             """)
         let config = ConfigLoader.load(paths: [first, second], options: fixture.options)
         #expect(config.files == [first, second])
+        // 127.0.0.1:7 cannot listen beside 0.0.0.0:7 (Linux refuses the bind), so it is refused too.
         #expect(
             config.messages == [
-                "\(second):2: error: 7: stream [::]:7 is already used by echo at \(first):2"
+                "\(second):2: error: 7: stream [::]:7 is already used by echo at \(first):2",
+                "\(second):1: error: echo: stream 127.0.0.1:7 overlaps stream 0.0.0.0:7 of echo at \(first):2 "
+                    + "(the kernel refuses both listening on that port)",
             ])
         #expect(
             config.services.map(\.location) == [
-                ConfigLocation(file: first, line: 2), ConfigLocation(file: second, line: 1),
-                ConfigLocation(file: second, line: 3),
+                ConfigLocation(file: first, line: 2), ConfigLocation(file: second, line: 3),
             ])
+    }
+
+    @Test func overlappingStreamListenersAreRefusedButDatagramOnesAreNot() throws {
+        let fixture = try Fixture()
+        let file = try fixture.directory.write(
+            "c.conf",
+            """
+            127.0.0.1:9001 stream tcp nowait root internal echo
+            [::1]:9001 stream tcp nowait root internal echo
+            9001 stream tcp46 nowait root internal echo
+            127.0.0.2:9001 stream tcp nowait root internal echo
+            [::]:9002 stream tcp6 nowait root internal echo
+            9002 stream tcp4 nowait root internal echo
+            9003 dgram udp wait root internal echo
+            127.0.0.1:9003 dgram udp wait root internal echo
+            """)
+        let config = ConfigLoader.load(paths: [file], options: fixture.options)
+        // tcp46 on [::] covers IPv4 too; two IPv4 hosts, and a v6-only wildcard beside IPv4, coexist.
+        #expect(config.messages.count == 1 && config.messages[0].hasPrefix("\(file):3: error: 9001: "), "\(config.messages)")
+        #expect(config.services.map(\.location.line) == [1, 2, 4, 5, 6, 7, 8])
     }
 
     @Test func readsADirectoryInNameOrderSkippingLeftovers() throws {

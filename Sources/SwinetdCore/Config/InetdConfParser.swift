@@ -314,10 +314,22 @@ struct InetdEntryParser {
             listeners = []
             tcpmuxRole = .target(name: targetName, sendsPlus: sendsPlus)
         }
-        return Service(
+        var service = Service(
             name: name, location: location, socketType: socketType, protocolName: protocolName,
             listeners: withoutRepeats(listeners), wait: waitMode.wait, limits: waitMode.limits,
             credentials: credentials, program: program, tcpmux: tcpmuxRole)
+        if options.libwrapClassic {
+            // Debian's `inetd -l` / FreeBSD's `-w`: the daemon name is argv[0]'s basename, as tcpd
+            // sees it; a builtin's is its service name.
+            switch program {
+            case .external(let path, let arguments):
+                let argv0 = arguments.first ?? path
+                service.access.libwrapName = String(argv0.split(separator: "/").last ?? Substring(argv0))
+            case .builtin(let builtin):
+                service.access.libwrapName = builtin.rawValue
+            }
+        }
+        return service
     }
 
     // MARK: Socket type and protocol

@@ -94,7 +94,7 @@ final class IdentQuery: EventHandler {
         let line = reply.prefix { $0 != 10 && $0 != 13 }
         let fields = line.split(separator: UInt8(ascii: ":"), maxSplits: 3, omittingEmptySubsequences: false)
         guard fields.count == 4 else { return nil }
-        let kind = String(decoding: fields[1], as: UTF8.self).trimmingBlanks()
+        let kind = String(decoding: fields[1], as: UTF8.self).trimmingSpacesAndTabs()
         guard kind.uppercased() == "USERID" else { return nil }
         let user = fields[3].drop { $0 == 32 || $0 == 9 }.prefix(64).filter { $0 > 32 && $0 < 127 }
         return user.isEmpty ? nil : String(decoding: user, as: UTF8.self)
@@ -112,7 +112,7 @@ final class IdentQuery: EventHandler {
 }
 
 extension String {
-    func trimmingBlanks() -> String {
+    fileprivate func trimmingSpacesAndTabs() -> String {
         var slice = self[...]
         while let first = slice.first, first == " " || first == "\t" { slice = slice.dropFirst() }
         while let last = slice.last, last == " " || last == "\t" { slice = slice.dropLast() }

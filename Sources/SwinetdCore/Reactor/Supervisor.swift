@@ -71,6 +71,8 @@ public final class Supervisor {
     let scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: 65536, alignment: 16)
     let policyState = PolicyState()
     public private(set) var reloadCount = 0
+    /// Tells systemd (Type=notify) about readiness, reloads and shutdown.
+    public let notifier = SystemdNotifier()
 
     public init(options: DaemonOptions, logger: Logger) throws(SystemError) {
         self.options = options
@@ -165,6 +167,7 @@ public final class Supervisor {
     }
 
     private func shutdown() {
+        notifier.notify("STOPPING=1")
         for runtime in runtimes {
             for listener in runtime.listeners { listener.closeSocket(reactor: reactor) }
         }
@@ -219,6 +222,8 @@ public final class Supervisor {
     /// Re-reads the configuration; a configuration with errors is reported and not applied.
     public func reload() {
         let started = monotonicNanoseconds()
+        notifier.notify("RELOADING=1\nMONOTONIC_USEC=\(started / 1000)")
+        defer { notifier.notify("READY=1\nSTATUS=\(runtimes.count) services") }
         let configuration = ConfigLoader.load(paths: options.configPaths, options: options.loadOptions)
         for diagnostic in configuration.diagnostics {
             if diagnostic.severity == .error {

@@ -49,6 +49,8 @@ public enum DaemonProcess {
 
     public static var effectiveUID: UInt32 { geteuid() }
 
+    public static var pid: Int32 { getpid() }
+
     /// `path` made absolute against the current directory.
     public static func absolutePath(_ path: String) -> String {
         guard !path.hasPrefix("/") else { return path }

@@ -12,7 +12,8 @@ final class Daemon {
         /// exec swinetd directly.
         case direct
         /// `sh -c "<prelude>; exec swinetd ARGS"`: the shell sets up signals, umask, fds, then execs,
-        /// so the daemon keeps the shell's pid.
+        /// so the daemon keeps the shell's pid. The shell itself starts with every signal at its
+        /// default (Tests/helpers/signal_state.py), so only what the prelude changes is changed.
         case shell(prelude: String)
         /// `<prefix...> swinetd ARGS`, for wrappers that exec their argument (setpriv).
         case prefix([String])
@@ -40,7 +41,10 @@ final class Daemon {
         case .direct:
             argv = daemonArgs
         case .shell(let prelude):
-            argv = ["/bin/sh", "-c", prelude + "; exec \"$0\" \"$@\""] + daemonArgs
+            argv = [
+                "/usr/bin/python3", Binaries.helpers + "/signal_state.py", "default",
+                "/bin/sh", "-c", prelude + "; exec \"$0\" \"$@\"",
+            ] + daemonArgs
         case .prefix(let prefix):
             argv = prefix + daemonArgs
         }
@@ -72,15 +76,15 @@ final class Daemon {
 
     func count(_ text: String) -> Int { logLines(containing: text).count }
 
-    /// Polls the log every 20 ms until it contains `substring`.
+    /// Polls the log every 20 ms (at most `timeout` s) until it contains `substring`.
     @discardableResult
-    func waitForLog(_ substring: String, timeout: Double = 10) -> Bool {
+    func waitForLog(_ substring: String, timeout: Double = 5) -> Bool {
         Clock.poll(timeout: timeout) { log.contains(substring) }
     }
 
     /// Polls until at least `count` log lines contain `substring`.
     @discardableResult
-    func waitForLog(_ substring: String, count: Int, timeout: Double = 10) -> Bool {
+    func waitForLog(_ substring: String, count: Int, timeout: Double = 5) -> Bool {
         Clock.poll(timeout: timeout) { self.count(substring) >= count }
     }
 
