@@ -9,6 +9,8 @@ public struct LoadOptions: Sendable {
     public var daemonGID: UInt32 = getegid()
     /// Refuse entries whose external program is missing or not executable.
     public var checkPrograms: Bool = true
+    /// Apply /etc/hosts.allow and /etc/hosts.deny to classic inetd.conf services too (`--libwrap`).
+    public var libwrapClassic: Bool = false
 
     public init() {}
 
