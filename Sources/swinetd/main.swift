@@ -12,7 +12,7 @@ DaemonProcess.blockSignals()
 
 /// Options shared by `run` and `check`: which files to read.
 struct ConfigOptions: ParsableArguments {
-    @Option(name: [.customShort("f"), .customLong("config")], help: "Configuration file or directory (repeatable). Default: /etc/inetd.conf and /etc/inetd.d.")
+    @Option(name: [.customShort("f"), .customLong("config")], help: "Configuration file or directory, inetd.conf or xinetd.conf form (repeatable). Default: /etc/inetd.conf, /etc/inetd.d and /etc/xinetd.conf.")
     var configFiles: [String] = []
 
     @Argument(help: "Configuration files, as classic inetd takes them.")
@@ -30,7 +30,7 @@ struct Swinetd: ParsableCommand {
         commandName: "swinetd",
         abstract: "The Internet super-server: listens on configured sockets and starts a program per connection.",
         version: "0.1.0",
-        subcommands: [Run.self, Check.self],
+        subcommands: [Run.self, Check.self, Convert.self],
         defaultSubcommand: Run.self
     )
 }
@@ -58,6 +58,9 @@ struct Run: ParsableCommand {
     @Flag(name: [.customShort("E"), .long], help: "Pass swinetd's own environment to children instead of a clean one.")
     var keepEnvironment = false
 
+    @Option(help: "Threads that start children, so accepting never waits for a child to exec (0: start them on the event loop thread).")
+    var spawnThreads: Int = 2
+
     @Option(help: "Cap on children of all services together.")
     var maxChildren: Int?
 
@@ -76,6 +79,12 @@ struct Run: ParsableCommand {
     @Flag(name: [.customShort("l"), .long], help: "Apply /etc/hosts.allow and /etc/hosts.deny to inetd.conf services too (xinetd services use them unless NOLIBWRAP).")
     var libwrap = false
 
+    @Option(help: "tcpd allow rules.")
+    var hostsAllow: String = "/etc/hosts.allow"
+
+    @Option(help: "tcpd deny rules.")
+    var hostsDeny: String = "/etc/hosts.deny"
+
     @Option(help: "Where SIGUSR1 writes the state dump.")
     var dumpFile: String = "/run/swinetd.dump"
 
@@ -86,11 +95,14 @@ struct Run: ParsableCommand {
         options.retrySeconds = retryTime
         options.keepEnvironment = keepEnvironment
         options.maxChildren = maxChildren
+        options.spawnThreads = max(0, min(spawnThreads, 64))
         options.builtinIdleSeconds = builtinTimeout
         options.tcpmuxTimeoutSeconds = tcpmuxTimeout
         options.udpBuiltinRate = udpBuiltinRate
         options.lookupTimeoutSeconds = lookupTimeout
         options.dumpPath = dumpFile
+        options.hostsAllowPath = DaemonProcess.absolutePath(hostsAllow)
+        options.hostsDenyPath = DaemonProcess.absolutePath(hostsDeny)
         options.loadOptions.defaultBacklog = backlog
         options.loadOptions.libwrapClassic = libwrap
 
@@ -114,6 +126,7 @@ struct Run: ParsableCommand {
         }
         let supervisor = try Supervisor(options: options, logger: logger)
         try supervisor.installSignals()
+        try supervisor.startSpawnThreads()
         supervisor.apply(configuration)
         supervisor.logListeners()
         if let pidfile { try DaemonProcess.writePidfile(pidfile) }

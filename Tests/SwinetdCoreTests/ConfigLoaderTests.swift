@@ -107,7 +107,7 @@ import Testing
         let config = ConfigLoader.load(paths: ["/etc/inetd.d"], options: try Fixture().options)
         #expect(config.diagnostics.isEmpty)
         #expect(config.files.isEmpty)
-        #expect(ConfigLoader.defaultPaths == ["/etc/inetd.conf", "/etc/inetd.d"])
+        #expect(ConfigLoader.defaultPaths == ["/etc/inetd.conf", "/etc/inetd.d", "/etc/xinetd.conf"])
     }
 
     @Test func readsFilesLargerThanOneReadCall() throws {

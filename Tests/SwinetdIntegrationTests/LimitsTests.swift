@@ -23,7 +23,7 @@ extension Integration {
             #expect(daemon.waitForLog("server failing", timeout: 2), "\(daemon.log)")
             let paused = Clock.now
             #expect(TCP.connectErrno("127.0.0.1", port) == ECONNREFUSED, "a paused service must close its listener")
-            #expect(daemon.count("START: \(port) ") == 3)
+            #expect(daemon.settledCount("START: \(port) ", expected: 3) == 3)
 
             // --retry-time 2: listening again after about 2 s.
             #expect(Clock.poll(timeout: 4, interval: 0.05) { TCP.connectErrno("127.0.0.1", port) == 0 }, "\(daemon.log)")
@@ -44,7 +44,7 @@ extension Integration {
             #expect(daemon.waitForLog("server failing", timeout: 3), "\(daemon.log)")
             #expect(daemon.waitForLog("EXIT: \(port) ", count: 5, timeout: 2))
             usleep(300_000)
-            #expect(daemon.count("START: \(port) ") == 5, "\(daemon.log)")
+            #expect(daemon.settledCount("START: \(port) ", expected: 5) == 5, "\(daemon.log)")
             #expect(daemon.zombies().isEmpty)
         }
 
@@ -61,14 +61,14 @@ extension Integration {
             #expect(ProbeReport(second.read(until: "end\n")).isComplete)
             let third = try Connection.tcp("127.0.0.1", port)
             #expect(third.staysSilent(for: 0.6), "a third child started while two were running")
-            #expect(daemon.count("START: \(port) ") == 2)
+            #expect(daemon.settledCount("START: \(port) ", expected: 2) == 2)
 
             first.shutdownWrite()  // its child exits; the queued client gets the freed slot
             let report = ProbeReport(third.read(until: "end\n", timeout: 3))
             #expect(report.isComplete, "the queued client was not served after a child exited:\n\(daemon.log)")
             // The child's report can reach us before the daemon has logged its START line.
             #expect(daemon.waitForLog("START: \(port) ", count: 3, timeout: 2))
-            #expect(daemon.count("START: \(port) ") == 3)
+            #expect(daemon.settledCount("START: \(port) ", expected: 3) == 3)
             second.shutdownWrite()
             third.shutdownWrite()
         }
@@ -182,7 +182,7 @@ extension Integration {
                 Clock.poll(timeout: 2) { daemon.zombies().isEmpty },
                 "zombie children of the daemon: \(daemon.zombies().map(\.pid))")
             #expect(daemon.waitForLog("EXIT: \(port) ", count: total, timeout: 3), "EXIT lines: \(daemon.count("EXIT: \(port) "))")
-            #expect(daemon.count("START: \(port) ") == total)
+            #expect(daemon.settledCount("START: \(port) ", expected: total) == total)
             #expect(daemon.children().isEmpty, "children still running: \(daemon.children().map(\.pid))")
         }
     }

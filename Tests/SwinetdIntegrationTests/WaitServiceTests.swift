@@ -26,7 +26,7 @@ extension Integration {
             #expect(Set(pids).count == 3, "each connection needs a new child: \(pids)")
             // Exactly one child per connection: swinetd did not keep watching the socket.
             usleep(200_000)
-            #expect(daemon.count("START: \(port) ") == 3, "\(daemon.log)")
+            #expect(daemon.settledCount("START: \(port) ", expected: 3) == 3, "\(daemon.log)")
             #expect(daemon.children().isEmpty, "children left: \(daemon.children().map(\.pid))")
         }
 
@@ -52,7 +52,7 @@ extension Integration {
             // The connection is still pending, so a second child starts.
             #expect(daemon.waitForLog("START: \(port) ", count: 2, timeout: 3), "\(daemon.log)")
             usleep(300_000)
-            #expect(daemon.count("START: \(port) ") == 2, "\(daemon.log)")
+            #expect(daemon.settledCount("START: \(port) ", expected: 2) == 2, "\(daemon.log)")
         }
 
         /// A reload of an unchanged configuration leaves the wait child in charge of its socket, and
@@ -68,7 +68,7 @@ extension Integration {
             let child = try #require(daemon.startedPids(service: "\(port)").first)
             #expect(try daemon.reload(config)?.contains("reloaded") == true)
             usleep(500_000)
-            #expect(daemon.count("START: \(port) ") == 1, "\(daemon.log)")
+            #expect(daemon.settledCount("START: \(port) ", expected: 1) == 1, "\(daemon.log)")
             kill(child, SIGKILL)
             #expect(daemon.waitForLog("START: \(port) ", count: 2, timeout: 3), "not re-armed after the reload:\n\(daemon.log)")
         }
@@ -89,7 +89,7 @@ extension Integration {
             usleep(700_000)
             #expect(ProcFS.isRunning(child))
             #expect(
-                daemon.count("START: \(port) ") == 1,
+                daemon.settledCount("START: \(port) ", expected: 1) == 1,
                 "a second wait child started while pid \(child) still owns the socket:\n\(daemon.log)")
         }
 
@@ -131,7 +131,7 @@ extension Integration {
                 #expect(daemon.waitForLog("EXIT: \(port) status=0", count: round + 1, timeout: 5), "\(daemon.log)")
             }
             #expect(Set(pids).count == 2, "\(pids)")
-            #expect(daemon.count("START: \(port) ") == 2, "\(daemon.log)")
+            #expect(daemon.settledCount("START: \(port) ", expected: 2) == 2, "\(daemon.log)")
         }
     }
 }

@@ -67,10 +67,8 @@ enum DatagramBuiltin {
                 noteDrop(state, reason: "\(reason) from \(address.map { "\($0)" } ?? "?") port \(port)", runtime: runtime)
                 continue
             }
-            if let address, supervisor.isBanned(address)
-                || AddressAccess.denial(runtime.service.access, address: address, hostName: nil) != nil
-            {
-                noteDrop(state, reason: "address \(address) not allowed", runtime: runtime)
+            if let address, let reason = runtime.datagramRefusal(from: address, port: port) {
+                noteDrop(state, reason: "\(reason) from \(address)", runtime: runtime)
                 continue
             }
             guard state.takeToken() else {

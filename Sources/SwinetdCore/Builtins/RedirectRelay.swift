@@ -54,7 +54,7 @@ final class RedirectRelay {
             return
         }
         let relay = RedirectRelay(client: fd, server: server, peer: peer, runtime: runtime)
-        runtime.inProcessStarted()
+        runtime.inProcessStarted(peer: peer.address)
         relay.begin(target: target)
     }
 
@@ -181,7 +181,7 @@ final class RedirectRelay {
         if let serverToken { reactor.unregister(fd: server, token: serverToken) }
         close(client)
         close(server)
-        runtime.inProcessEnded()
+        runtime.inProcessEnded(peer: peer.address)
         if connected {
             runtime.log.traffic(
                 bytesIn: upstream.bytes, bytesOut: downstream.bytes,

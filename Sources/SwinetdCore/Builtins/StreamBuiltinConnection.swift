@@ -10,6 +10,8 @@ import Musl
 final class StreamBuiltinConnection: EventHandler {
     private let builtin: Builtin
     private let fd: Int32
+    /// Counted per client for `per_source`.
+    private let peerAddress: IPAddress?
     /// Strong: the service may leave the configuration while this connection is open.
     private let runtime: ServiceRuntime
     private var token: ReactorToken?
@@ -29,15 +31,16 @@ final class StreamBuiltinConnection: EventHandler {
 
     private var reactor: Reactor { runtime.supervisor.reactor }
 
-    private init(_ builtin: Builtin, fd: Int32, runtime: ServiceRuntime) {
+    private init(_ builtin: Builtin, fd: Int32, peerAddress: IPAddress?, runtime: ServiceRuntime) {
         self.builtin = builtin
         self.fd = fd
+        self.peerAddress = peerAddress
         self.runtime = runtime
     }
 
     static func start(_ builtin: Builtin, fd: Int32, peer: PeerInfo, runtime: ServiceRuntime) {
-        let connection = StreamBuiltinConnection(builtin, fd: fd, runtime: runtime)
-        runtime.inProcessStarted()
+        let connection = StreamBuiltinConnection(builtin, fd: fd, peerAddress: peer.address, runtime: runtime)
+        runtime.inProcessStarted(peer: peer.address)
         connection.begin()
     }
 
@@ -248,6 +251,6 @@ final class StreamBuiltinConnection: EventHandler {
         token = nil
         if builtin == .echo { shutdown(fd, Int32(SHUT_WR)) }
         close(fd)
-        runtime.inProcessEnded()
+        runtime.inProcessEnded(peer: peerAddress)
     }
 }

@@ -32,7 +32,7 @@ final class TCPMuxConnection: EventHandler {
 
     static func start(fd: Int32, peer: PeerInfo, runtime: ServiceRuntime) {
         let connection = TCPMuxConnection(fd: fd, peer: peer, runtime: runtime)
-        runtime.inProcessStarted()
+        runtime.inProcessStarted(peer: peer.address)
         do {
             connection.token = try runtime.supervisor.reactor.register(
                 fd: fd, events: Readiness.input, handler: connection)
@@ -112,7 +112,7 @@ final class TCPMuxConnection: EventHandler {
         // Hand the connection over: it leaves the reactor and goes through the target's own
         // admission (ACLs, limits, rate), and runs with the target's credentials.
         detach()
-        runtime.inProcessEnded()
+        runtime.inProcessEnded(peer: peer.address)
         target.handleConnection(fd: fd, peer: peer, viaTCPMux: true)
     }
 
@@ -136,6 +136,6 @@ final class TCPMuxConnection: EventHandler {
             _ = bytes.withUnsafeBytes { Socket.send(fd, $0.baseAddress!, $0.count) }
         }
         close(fd)
-        runtime.inProcessEnded()
+        runtime.inProcessEnded(peer: peer.address)
     }
 }

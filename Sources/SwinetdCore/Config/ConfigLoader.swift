@@ -21,10 +21,11 @@ public struct LoadOptions: Sendable {
     }
 }
 
-/// Loads inetd.conf files and directories into one configuration.
+/// Loads inetd.conf and xinetd.conf files and directories into one configuration.
 public enum ConfigLoader {
-    /// Default when no -f is given: /etc/inetd.conf then every file in /etc/inetd.d.
-    public static let defaultPaths = ["/etc/inetd.conf", "/etc/inetd.d"]
+    /// Default when no -f is given: /etc/inetd.conf, every file in /etc/inetd.d, then /etc/xinetd.conf
+    /// (which usually includes /etc/xinetd.d). Any of them may be missing, but not all.
+    public static let defaultPaths = ["/etc/inetd.conf", "/etc/inetd.d", "/etc/xinetd.conf"]
 
     /// Paths that may be missing without complaint: many systems have no /etc/inetd.d at all.
     private static let optionalPaths: Set<String> = ["/etc/inetd.d"]
@@ -38,10 +39,32 @@ public enum ConfigLoader {
     /// (bytewise), skipping names starting with "." or ending in "~", ".dpkg-old", ".dpkg-new", ".dpkg-dist",
     /// ".rpmsave", ".rpmnew", ".bak", ".swp" — each skipped file gets a warning diagnostic naming it.
     /// A missing explicitly-named file is an error; a missing default directory is silently fine.
+    /// Each file is read as xinetd.conf or inetd.conf by its first line (`ConfigFormat.detect`).
+    /// Given exactly `defaultPaths`, behaves as `load(defaultPaths:options:)`.
     public static func load(paths: [String], options: LoadOptions) -> LoadedConfiguration {
+        if paths == defaultPaths { return load(defaultPaths: paths, options: options) }
         let loader = FileLoader(options: options)
         var configuration = LoadedConfiguration()
         for path in paths { loader.load(path: path, into: &configuration) }
+        loader.checkAcrossFiles(&configuration)
+        return configuration
+    }
+
+    /// Loads the default locations: each may be missing (most systems have either inetd or xinetd files),
+    /// but when none is there the result is an error, so that a daemon never runs empty by accident.
+    public static func load(defaultPaths paths: [String], options: LoadOptions) -> LoadedConfiguration {
+        let loader = FileLoader(options: options)
+        var configuration = LoadedConfiguration()
+        for path in paths {
+            if case .failure(let failure) = ConfigFile.kind(of: path), failure.errno == ENOENT { continue }
+            loader.load(path: path, into: &configuration)
+        }
+        if configuration.files.isEmpty && !configuration.hasErrors {
+            configuration.diagnostics.append(
+                Diagnostic(
+                    .error, ConfigLocation(file: paths.first ?? "", line: 0),
+                    "no configuration found (looked for \(paths.joined(separator: ", ")))"))
+        }
         loader.checkAcrossFiles(&configuration)
         return configuration
     }
@@ -59,6 +82,13 @@ public enum ConfigLoader {
     private struct FileLoader {
         let options: LoadOptions
         let servicesDatabase: ServicesDatabase
+        /// xinetd ids already taken, across every xinetd file of this load (ids name services in logs and
+        /// on reload, so they must be unique).
+        private let xinetdIDs = IDRegistry()
+
+        private final class IDRegistry {
+            var owners: [String: ConfigLocation] = [:]
+        }
 
         init(options: LoadOptions) {
             self.options = options
@@ -130,11 +160,34 @@ public enum ConfigLoader {
         }
 
         func parse(_ bytes: [UInt8], file: String, into configuration: inout LoadedConfiguration) {
+            if ConfigFormat.detect(bytes) == .xinetd {
+                return parseXinetd(bytes, file: file, into: &configuration)
+            }
             let parser = InetdConfParser(file: file, options: options, servicesDatabase: servicesDatabase)
             let (services, diagnostics) = parser.parse(bytes)
             configuration.files.append(file)
             configuration.services += services
             configuration.diagnostics += diagnostics
+        }
+
+        /// An xinetd tree: the file and everything it includes (those count as read files too).
+        private func parseXinetd(_ bytes: [UInt8], file: String, into configuration: inout LoadedConfiguration) {
+            let parser = XinetdConfParser(options: options, servicesDatabase: servicesDatabase)
+            let result = parser.parse(bytes, file: file)
+            configuration.files += result.files
+            configuration.diagnostics += result.diagnostics
+            for service in result.services {
+                if let earlier = xinetdIDs.owners[service.id] {
+                    configuration.diagnostics.append(
+                        Diagnostic(
+                            .error, service.location,
+                            "service \(service.name): id \(service.id) is already used at \(earlier) "
+                                + "(ids must be unique; set `id`)"))
+                    continue
+                }
+                xinetdIDs.owners[service.id] = service.location
+                configuration.services.append(service)
+            }
         }
 
         /// Refuses entries that clash with an earlier one, and adds the tcpmux service that targets need.

@@ -7,8 +7,15 @@ public enum ServiceTable {
             let mode = modeText(service)
             let program: String
             switch service.program {
+            case _ where service.redirect != nil: program = "redirect \(service.redirect!)"
+            case _ where service.flags.sensor: program = "sensor"
             case .builtin(let builtin): program = "internal \(builtin.rawValue)"
-            case .external(let path, let arguments): program = ([path] + arguments.dropFirst()).joined(separator: " ")
+            case .external(let path, let arguments):
+                // argv[0] is shown only when it is not simply the program's name (tcpd wrappers).
+                let base = path.split(separator: "/").last.map(String.init) ?? path
+                let rest = Array(arguments.dropFirst())
+                let shown = arguments.first.map { $0 == base ? rest : ["argv0=\($0)"] + rest } ?? []
+                program = ([path] + shown).joined(separator: " ")
             }
             let listens: String
             if case .target(let name, let plus) = service.tcpmux {
@@ -48,6 +55,7 @@ public enum ServiceTable {
         if let cap = service.limits.maxChildren { parts.append("children=\(cap)") }
         if let cap = service.limits.maxConnectionsPerIPPerMinute { parts.append("perip/min=\(cap)") }
         if let cap = service.limits.maxChildrenPerIP { parts.append("perip=\(cap)") }
+        if let cps = service.limits.connectionRate { parts.append("cps=\(cps.rate)/\(cps.pauseSeconds)s") }
         if !parts.isEmpty { text += "(" + parts.joined(separator: ",") + ")" }
         return text
     }

@@ -35,6 +35,7 @@ final class LimitedLogFile {
     func write(_ line: String) {
         guard fd >= 0 else { return }
         var text = line + "\n"
+        if warnedHard { return }
         if let hardLimit, size + UInt64(text.utf8.count) > hardLimit {
             if !warnedHard {
                 warnedHard = true
@@ -65,7 +66,7 @@ struct ServiceLog {
         switch settings.destination {
         case .file:
             let stamp = LogTime.localStamp()
-            file?.write("\(stamp) \(line)")
+            file?.write("\(stamp): \(line)")
         case .syslog(let facility, let priority):
             sw_syslog(facility | priority, line)
         case nil:
@@ -94,7 +95,8 @@ struct ServiceLog {
 
     func exit(pid: pid_t, status: Int32, seconds: Double) {
         let fields = settings.onSuccess
-        guard fields.contains(.exit) || fields.contains(.duration) || fields.contains(.pid) else { return }
+        // As xinetd: an EXIT line only when EXIT or DURATION is asked for (PID alone is a START field).
+        guard fields.contains(.exit) || fields.contains(.duration) else { return }
         let how = status & 0x7f == 0 ? "status=\((status >> 8) & 0xff)" : "signal=\(status & 0x7f)"
         let rounded = (seconds * 1000).rounded() / 1000
         emit(
@@ -116,15 +118,17 @@ struct ServiceLog {
             ]))
     }
 
+    /// Nothing when `log_on_failure` is empty, as in xinetd.
     func fail(_ reason: String, peer: PeerInfo, user: String?) {
         let fields = settings.onFailure
+        guard !fields.isEmpty else { return }
         emit(Self.join(["FAIL: \(id) \(reason)", fields.contains(.host) ? host(peer) : ""]), level: .notice)
         if fields.contains(.userid), let user { emit("USERID: \(id) \(user)") }
     }
 }
 
 extension LogTime {
-    /// xinetd's file-log stamp: `YY/MM/DD@HH:MM:SS` in local time.
+    /// xinetd's file-log stamp: `YY/MM/DD@HH:MM:SS` in local time (followed by `: `).
     static func localStamp() -> String {
         var seconds = time_t(wallClockSeconds())
         var parts = tm()

@@ -35,9 +35,9 @@ extension ServiceRuntime {
         }
         // Held open while the lookups run; counted like an in-process connection so a flood of
         // slow lookups is bounded by the same cap.
-        inProcessStarted()
+        inProcessStarted(peer: nil)
         supervisor.lookUp(address: address, peer: peer, name: needsName, user: needsUser) { [self] facts in
-            inProcessEnded()
+            inProcessEnded(peer: nil)
             admit(fd: fd, peer: peer, facts: facts, viaTCPMux: viaTCPMux)
         }
     }
@@ -68,6 +68,19 @@ extension ServiceRuntime {
             return reason
         }
         return nil
+    }
+
+    /// The policy a datagram's sender meets before a UDP builtin answers it or a wait service is
+    /// started for it (xinetd peeks at the sender the same way). No lookups: a datagram cannot
+    /// wait for DNS, so host-name patterns and tcpd name rules cannot match and so deny.
+    func datagramRefusal(from address: IPAddress, port: UInt16) -> String? {
+        if supervisor.isBanned(address) { return "address (sensor)" }
+        if !AddressAccess.withinAccessTimes(service.access.accessTimes) { return "time" }
+        if let reason = AddressAccess.denial(service.access, address: address, hostName: nil) { return reason }
+        var peer = PeerInfo()
+        peer.address = address
+        peer.port = port
+        return supervisor.hostsRulesRefusal(for: service, peer: peer, facts: ClientFacts())
     }
 
     /// xinetd `cps`: more than `rate` connections within one second pause the service.
@@ -135,8 +148,7 @@ extension ServiceRuntime {
             Socket.setBlocking(fd, true)
             if case .target(_, true) = service.tcpmux { sendText("+Go\r\n", to: fd) }
         }
-        spawn(fd: fd, peer: peer, isWaitChild: false, user: facts.user)
-        close(fd)
+        spawnConnection(fd: fd, peer: peer, user: facts.user)
     }
 
     private func refuse(fd: Int32, peer: PeerInfo, reason: String, facts: ClientFacts, viaTCPMux: Bool) {
@@ -152,12 +164,18 @@ extension ServiceRuntime {
     /// socket buffer at once is dropped: banners are short by nature).
     private func sendFile(_ path: String?, to fd: Int32) {
         guard let path else { return }
-        let file = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
+        // Non-blocking: a FIFO planted as a banner must not freeze the reactor; only regular files.
+        let file = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK)
         guard file >= 0 else {
             supervisor.logger.warning("\(service.location): banner \(path): \(errnoDescription(errno))")
             return
         }
         defer { close(file) }
+        var info = stat()
+        guard fstat(file, &info) == 0, info.st_mode & S_IFMT == S_IFREG else {
+            supervisor.logger.warning("\(service.location): banner \(path): not a regular file")
+            return
+        }
         let scratch = supervisor.scratch
         let n = read(file, scratch.baseAddress, scratch.count)
         if n > 0 { _ = Glibc.send(fd, scratch.baseAddress, n, Int32(MSG_NOSIGNAL | MSG_DONTWAIT)) }

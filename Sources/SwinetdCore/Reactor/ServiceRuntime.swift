@@ -284,41 +284,98 @@ final class ServiceRuntime {
 
     // MARK: - Spawning
 
-    /// Starts the program for one connection (or, for wait services, the shared socket).
-    /// Returns the pid of a child that reached exec.
-    @discardableResult
-    func spawn(fd: Int32, peer: PeerInfo, isWaitChild: Bool, user: String? = nil) -> pid_t? {
+    /// Starts the program for one connection and closes swinetd's copy of `fd`. With spawn
+    /// threads (`--spawn-threads`) the vfork happens on a worker, so the reactor never waits for a
+    /// child to exec; the child counts against every limit from this moment, so limits stay exact.
+    func spawnConnection(fd: Int32, peer: PeerInfo, user: String?) {
+        guard let plan else {
+            close(fd)
+            return
+        }
+        let environment = connectionEnvironment(peer)
+        reserveChild(peer: peer.address)
+        if let workers = supervisor.spawnWorkers {
+            workers.submit(SpawnJob(plan: plan, fd: fd, environment: environment)) { [self] result in
+                finishSpawn(result, peer: peer, user: user, isWaitChild: false)
+            }
+        } else {
+            let result = plan.spawn(fd: fd, environment: environment)
+            close(fd)
+            finishSpawn(result, peer: peer, user: user, isWaitChild: false)
+        }
+    }
+
+    /// Starts the child of a wait service with the shared socket (inline: its pid is needed now).
+    private func spawnWaitChild(fd: Int32, peer: PeerInfo) -> pid_t? {
         guard let plan else { return nil }
-        switch plan.spawn(fd: fd, environment: connectionEnvironment(peer)) {
+        reserveChild(peer: nil)
+        let result = plan.spawn(fd: fd, environment: connectionEnvironment(peer))
+        return finishSpawn(result, peer: peer, user: nil, isWaitChild: true)
+    }
+
+    /// Peeks at the sender of the next datagram of a wait service; a refused one is consumed and
+    /// logged, and no child starts for it. Returns the reason, or nil to go on.
+    private func refuseDatagramSender(_ listener: Listener) -> String? {
+        var storage = sockaddr_storage()
+        var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        var byte: UInt8 = 0
+        let n = withUnsafeMutablePointer(to: &storage) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                recvfrom(listener.fd, &byte, 1, Int32(MSG_PEEK | MSG_DONTWAIT), $0, &length)
+            }
+        }
+        guard n >= 0 else { return nil }
+        let (address, port) = withUnsafePointer(to: &storage) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                (SocketAddressFormatting.ipAddress(from: $0), SocketAddressFormatting.port(from: $0))
+            }
+        }
+        guard let address, let reason = datagramRefusal(from: address, port: port) else { return nil }
+        _ = recv(listener.fd, &byte, 1, Int32(MSG_DONTWAIT))  // drop it
+        var peer = PeerInfo()
+        peer.address = address
+        peer.port = port
+        log.fail(reason, peer: peer, user: nil)
+        supervisor.noteRefusal()
+        return reason
+    }
+
+    /// Counts a child before it exists.
+    private func reserveChild(peer: IPAddress?) {
+        liveChildren += 1
+        if let peer { perIPChildren[peer, default: 0] += 1 }
+        supervisor.reserveChildSlot()
+        if let cap = service.limits.maxChildren, liveChildren >= cap { updateArmingAll() }
+    }
+
+    /// Books the outcome of a spawn: a child to track (also one that died before exec: it is
+    /// reaped like any other), or a reservation to give back.
+    @discardableResult
+    private func finishSpawn(
+        _ result: Result<pid_t, SpawnPlan.Failure>, peer: PeerInfo, user: String?, isWaitChild: Bool
+    ) -> pid_t? {
+        let record = ChildRecord(runtime: self, startedAt: monotonicNanoseconds(), peer: peer.address, isWaitChild: isWaitChild)
+        switch result {
         case .success(let pid):
-            childStarted(pid: pid, peer: peer.address, isWaitChild: isWaitChild)
             log.start(pid: pid, peer: peer, user: user)
+            supervisor.registerChild(pid: pid, record: record)
             return pid
         case .failure(let failure):
-            if let pid = failure.pid {
-                // The child died before exec; it is reaped like any other, counted so the books balance.
-                childStarted(pid: pid, peer: peer.address, isWaitChild: false)
-            }
             log.fail("\(failure.step == "execve" ? "exec" : "fork") (\(failure))", peer: peer, user: user)
+            supervisor.logger.error("\(service.location): \(service.logName): cannot start the program: \(failure)")
+            if let pid = failure.pid {
+                supervisor.registerChild(pid: pid, record: ChildRecord(runtime: self, startedAt: record.startedAt, peer: peer.address, isWaitChild: false))
+            } else {
+                supervisor.releaseChildSlot()
+                childExited(record)
+            }
             return nil
         }
     }
 
-    private func childStarted(pid: pid_t, peer: IPAddress?, isWaitChild: Bool) {
-        liveChildren += 1
-        if let peer { perIPChildren[peer, default: 0] += 1 }
-        supervisor.childStarted(
-            pid: pid,
-            record: ChildRecord(runtime: self, startedAt: monotonicNanoseconds(), peer: peer, isWaitChild: isWaitChild))
-        if !isWaitChild, let cap = service.limits.maxChildren, liveChildren >= cap { updateArmingAll() }
-    }
-
     func childExited(_ record: ChildRecord) {
         liveChildren -= 1
-        if let peer = record.peer {
-            let remaining = perIPChildren[peer, default: 1] - 1
-            if remaining <= 0 { perIPChildren.removeValue(forKey: peer) } else { perIPChildren[peer] = remaining }
-        }
+        if let peer = record.peer { releasePerIP(peer) }
         if record.isWaitChild { waitChild = nil }
         if !retired { updateArmingAll() }
     }
@@ -340,10 +397,11 @@ final class ServiceRuntime {
             }
             return
         }
+        if service.socketType == .dgram, refuseDatagramSender(listener) != nil { return }
         var peer = PeerInfo()
         peer.local = Socket.localAddress(listener.fd)
         for other in listeners { other.disarm(reactor) }
-        if let pid = spawn(fd: listener.fd, peer: peer, isWaitChild: true) {
+        if let pid = spawnWaitChild(fd: listener.fd, peer: peer) {
             waitChild = pid
         } else {
             updateArmingAll()
@@ -377,13 +435,22 @@ final class ServiceRuntime {
 
     // MARK: - In-process services
 
-    func inProcessStarted() {
+    /// Counts an in-process connection (builtin, relay, tcpmux, pending lookup), per client too,
+    /// so `per_source` holds for services that spawn nothing.
+    func inProcessStarted(peer: IPAddress?) {
         inProcessConnections += 1
         supervisor.inProcessConnections += 1
+        if let peer { perIPChildren[peer, default: 0] += 1 }
     }
 
-    func inProcessEnded() {
+    func inProcessEnded(peer: IPAddress?) {
         inProcessConnections -= 1
         supervisor.inProcessConnections -= 1
+        if let peer { releasePerIP(peer) }
+    }
+
+    private func releasePerIP(_ peer: IPAddress) {
+        let remaining = perIPChildren[peer, default: 1] - 1
+        if remaining <= 0 { perIPChildren.removeValue(forKey: peer) } else { perIPChildren[peer] = remaining }
     }
 }

@@ -103,12 +103,6 @@ extension Supervisor {
 
     /// Drops the open log files so the next configuration reopens them.
     func reopenLogFiles() { policyState.logFiles.removeAll() }
-
-    // MARK: - tcpd rules (hosts.allow / hosts.deny): see Supervisor+HostsRules.swift
-
-    func hostsRulesNeedName(for service: Service) -> Bool { false }
-    func hostsRulesNeedUser(for service: Service) -> Bool { false }
-    func hostsRulesRefusal(for service: Service, peer: PeerInfo, facts: ClientFacts) -> String? { nil }
 }
 
 /// Mutable policy state of the supervisor.
@@ -118,6 +112,8 @@ final class PolicyState {
     var refusals = 0
     var resolver: HostNameResolver?
     var logFiles: [String: LimitedLogFile] = [:]
+    /// nil when no service uses tcpd rules.
+    var hostsRules: HostsAccessRules?
 }
 
 /// One client's lookups in flight; completes once, when all are done or time is up.

@@ -28,6 +28,9 @@ public struct DaemonOptions: Sendable {
     public var maxInProcessConnections = 4096
     /// How often a failed bind is retried.
     public var bindRetrySeconds: Double = 60
+    /// Threads that run spawns so the reactor never waits for a vfork (which, on a loaded
+    /// machine, lasts until the child is scheduled and execs); 0: spawn on the reactor thread.
+    public var spawnThreads = 2
     /// How long a reverse DNS or ident lookup may take before the answer counts as unknown.
     public var lookupTimeoutSeconds: Double = 5
     public var hostsAllowPath = "/etc/hosts.allow"
@@ -56,6 +59,10 @@ public final class Supervisor {
     private var signalToken: ReactorToken?
     private(set) var runtimes: [ServiceRuntime] = []
     private var children: [pid_t: ChildRecord] = [:]
+    /// Exits reaped before their spawn result arrived from a worker thread.
+    private var unclaimedExits: [pid_t: Int32] = [:]
+    /// Workers that run spawns, when `--spawn-threads` > 0.
+    private(set) var spawnWorkers: WorkerPool<SpawnJob, Result<pid_t, SpawnPlan.Failure>>?
     /// tcpmux targets by lower-cased name.
     private(set) var tcpmuxTargets: [String: ServiceRuntime] = [:]
     /// Ports of every UDP builtin, which the loop guard refuses as source ports.
@@ -95,6 +102,16 @@ public final class Supervisor {
 
     deinit { scratch.deallocate() }
 
+    /// Starts the spawn threads. Called after `installSignals`, so they inherit the blocked mask.
+    public func startSpawnThreads() throws(SystemError) {
+        guard options.spawnThreads > 0 else { return }
+        spawnWorkers = try WorkerPool(reactor: reactor, threads: options.spawnThreads) { job in
+            let result = job.plan.spawn(fd: job.fd, environment: job.environment)
+            close(job.fd)
+            return result
+        }
+    }
+
     /// Takes over the signals the daemon handles. `main` must already have blocked them
     /// (`sw_block_daemon_signals`) before any thread started.
     public func installSignals() throws(SystemError) {
@@ -114,6 +131,7 @@ public final class Supervisor {
     /// Applies a configuration: the first one at start-up, later ones on reload.
     public func apply(_ configuration: LoadedConfiguration) {
         reopenLogFiles()
+        loadHostsRules(for: configuration.services)
         var previous: [String: ServiceRuntime] = [:]
         for runtime in runtimes { previous[runtime.identity] = runtime }
         var openListeners: [ListenerSpec.Key: Listener] = [:]
@@ -176,9 +194,27 @@ public final class Supervisor {
 
     // MARK: - Children
 
-    func childStarted(pid: pid_t, record: ChildRecord) {
-        children[pid] = record
-        liveChildren += 1
+    /// Counts a child that is about to be spawned.
+    func reserveChildSlot() { liveChildren += 1 }
+
+    /// Gives back the slot of a spawn that produced no process.
+    func releaseChildSlot() { liveChildren -= 1 }
+
+    /// Tracks a started child. With spawn threads it may already have exited and been reaped
+    /// before its spawn result reached the reactor; then its exit is booked now.
+    func registerChild(pid: pid_t, record: ChildRecord) {
+        if let early = unclaimedExits.removeValue(forKey: pid) {
+            childExited(pid: pid, record: record, status: early)
+        } else {
+            children[pid] = record
+        }
+    }
+
+    private func childExited(pid: pid_t, record: ChildRecord, status: Int32) {
+        liveChildren -= 1
+        let seconds = Double(monotonicNanoseconds() - record.startedAt) / 1e9
+        record.runtime.log.exit(pid: pid, status: status, seconds: seconds)
+        record.runtime.childExited(record)
     }
 
     /// Whether the global child cap allows one more.
@@ -193,11 +229,12 @@ public final class Supervisor {
             var status: Int32 = 0
             let pid = waitpid(-1, &status, WNOHANG)
             if pid <= 0 { break }
-            guard let record = children.removeValue(forKey: pid) else { continue }
-            liveChildren -= 1
-            let seconds = Double(monotonicNanoseconds() - record.startedAt) / 1e9
-            record.runtime.log.exit(pid: pid, status: status, seconds: seconds)
-            record.runtime.childExited(record)
+            guard let record = children.removeValue(forKey: pid) else {
+                // Spawned on a worker thread whose result is still on its way.
+                unclaimedExits[pid] = status
+                continue
+            }
+            childExited(pid: pid, record: record, status: status)
         }
     }
 

@@ -134,3 +134,11 @@ final class SpawnPlan {
         return .failure(Failure(errno: result, step: stepName, pid: pid > 0 ? pid : nil))
     }
 }
+
+/// One spawn handed to a worker thread. The plan is immutable after init and the fd and strings
+/// belong to the job, so crossing threads is safe.
+struct SpawnJob: @unchecked Sendable {
+    let plan: SpawnPlan
+    let fd: Int32
+    let environment: [String]
+}

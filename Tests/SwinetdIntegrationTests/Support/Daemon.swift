@@ -76,6 +76,15 @@ final class Daemon {
 
     func count(_ text: String) -> Int { logLines(containing: text).count }
 
+    /// The number of `text` lines once `expected` of them have appeared (or 2 s passed), then
+    /// 100 ms more for any extra ones. START lines are written when a spawn thread reports the
+    /// pid, which may be after the child's output reached the client, so exact counts settle first.
+    func settledCount(_ text: String, expected: Int) -> Int {
+        waitForLog(text, count: expected, timeout: 2)
+        usleep(100_000)
+        return count(text)
+    }
+
     /// Polls the log every 20 ms (at most `timeout` s) until it contains `substring`.
     @discardableResult
     func waitForLog(_ substring: String, timeout: Double = 5) -> Bool {

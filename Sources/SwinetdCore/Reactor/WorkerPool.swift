@@ -1,0 +1,119 @@
+import CSwinetd
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// Blocking work off the reactor thread: jobs go to a few worker threads, and their outputs come
+/// back to the reactor through an eventfd, so completions run on the reactor thread and the
+/// service table still needs no locks. Used for spawning (a vfork suspends the calling thread until
+/// the child execs) and for DNS lookups (which block for seconds when DNS is down).
+///
+/// Jobs and outputs cross threads; callers hand over values that the reactor no longer mutates.
+final class WorkerPool<Job, Output>: EventHandler, @unchecked Sendable {
+    private let wakeFD: Int32
+    private var mutex = pthread_mutex_t()
+    private var condition = pthread_cond_t()
+    private var jobs: [(UInt64, Job)] = []
+    private var jobsHead = 0
+    private var outputs: [(UInt64, Output)] = []
+    private let work: (Job) -> Output
+    // Reactor-thread state.
+    private var completions: [UInt64: (Output) -> Void] = [:]
+    private var nextID: UInt64 = 1
+    private var token: ReactorToken?
+
+    init(reactor: Reactor, threads: Int, work: @escaping (Job) -> Output) throws(SystemError) {
+        self.work = work
+        wakeFD = sw_eventfd()
+        guard wakeFD >= 0 else { throw SystemError("eventfd") }
+        pthread_mutex_init(&mutex, nil)
+        pthread_cond_init(&condition, nil)
+        token = try reactor.register(fd: wakeFD, events: Readiness.input, handler: self)
+        for _ in 0..<max(1, threads) { try startThread() }
+    }
+
+    /// Jobs submitted and not yet completed.
+    var inFlight: Int { completions.count }
+
+    /// Queues `job`; `completion` later runs on the reactor thread. Returns an id for `cancel`.
+    @discardableResult
+    func submit(_ job: Job, completion: @escaping (Output) -> Void) -> UInt64 {
+        let id = nextID
+        nextID += 1
+        completions[id] = completion
+        pthread_mutex_lock(&mutex)
+        jobs.append((id, job))
+        pthread_cond_signal(&condition)
+        pthread_mutex_unlock(&mutex)
+        return id
+    }
+
+    /// Drops the completion of a job whose requester gave up; the job itself still runs.
+    func cancel(_ id: UInt64) { completions.removeValue(forKey: id) }
+
+    func handle(events: UInt32) {
+        var counter: UInt64 = 0
+        _ = read(wakeFD, &counter, 8)
+        pthread_mutex_lock(&mutex)
+        let ready = outputs
+        outputs.removeAll(keepingCapacity: true)
+        pthread_mutex_unlock(&mutex)
+        for (id, output) in ready {
+            completions.removeValue(forKey: id)?(output)
+        }
+    }
+
+    private func startThread() throws(SystemError) {
+        try startDetachedThread { [self] in runWorker() }
+    }
+
+    private func runWorker() {
+        while true {
+            pthread_mutex_lock(&mutex)
+            while jobsHead == jobs.count { pthread_cond_wait(&condition, &mutex) }
+            let (id, job) = jobs[jobsHead]
+            jobsHead += 1
+            if jobsHead == jobs.count {
+                jobs.removeAll(keepingCapacity: true)
+                jobsHead = 0
+            }
+            pthread_mutex_unlock(&mutex)
+            let output = work(job)
+            pthread_mutex_lock(&mutex)
+            let wasEmpty = outputs.isEmpty
+            outputs.append((id, output))
+            pthread_mutex_unlock(&mutex)
+            // One wake-up per batch: the reactor drains every output it finds.
+            if wasEmpty {
+                var one: UInt64 = 1
+                _ = write(wakeFD, &one, 8)
+            }
+        }
+    }
+}
+
+/// The closure a new thread runs, boxed to cross pthread_create's C boundary.
+private final class ThreadBody {
+    let run: () -> Void
+    init(_ run: @escaping () -> Void) { self.run = run }
+}
+
+/// Starts a detached pthread running `body` (it inherits the caller's signal mask).
+func startDetachedThread(_ body: @escaping () -> Void) throws(SystemError) {
+    var thread = pthread_t()
+    let context = Unmanaged.passRetained(ThreadBody(body)).toOpaque()
+    let status = pthread_create(
+        &thread, nil,
+        { raw in
+            Unmanaged<ThreadBody>.fromOpaque(raw!).takeRetainedValue().run()
+            return nil
+        }, context)
+    guard status == 0 else {
+        Unmanaged<ThreadBody>.fromOpaque(context).release()
+        throw SystemError("pthread_create", errno: status)
+    }
+    pthread_detach(thread)
+}
