@@ -148,8 +148,14 @@ struct Check: ParsableCommand {
 
     func run() throws {
         let configuration = ConfigLoader.load(paths: config.paths, options: LoadOptions())
+        let color = DaemonProcess.stderrIsTerminal
         for diagnostic in configuration.diagnostics {
             var line = "\(diagnostic)\n"
+            if color {
+                let mark = diagnostic.severity == .error ? "\u{1B}[1;31merror\u{1B}[0m" : "\u{1B}[1;33mwarning\u{1B}[0m"
+                line = (diagnostic.location.map { "\($0): " } ?? "") + "\(mark): \(diagnostic.message)\n"
+            }
+            if let hint = DiagnosticHints.hint(for: diagnostic) { line += "    hint: \(hint)\n" }
             line.withUTF8 { _ = write(2, $0.baseAddress, $0.count) }
         }
         if !quiet {

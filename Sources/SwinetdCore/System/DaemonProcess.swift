@@ -44,8 +44,9 @@ public enum DaemonProcess {
         unlink(path)
     }
 
-    /// Whether stderr is a terminal (for colour in `check`).
+    /// Whether stdout / stderr is a terminal (colour in `check` only then).
     public static var stdoutIsTerminal: Bool { isatty(1) == 1 }
+    public static var stderrIsTerminal: Bool { isatty(2) == 1 }
 
     public static var effectiveUID: UInt32 { geteuid() }
 
