@@ -413,11 +413,19 @@ func onlyAllowed(_ pattern: String) -> HostsAccessRules {
         let bad = try scratch.write("bad", "192.0.2.0/24\n10.0.0.1/8\n")
         let (_, badDiagnostics) = hostsRules(deny: "d: \(bad)\n")
         #expect(badDiagnostics.contains { $0.location == ConfigLocation(file: bad, line: 2) })
+
+        // A big file full of mistakes reports the first hundred, then says so.
+        let junk = try scratch.write("junk", String(repeating: "10.0.0.1/8\n", count: 500))
+        let (junkRules, junkDiagnostics) = hostsRules(deny: "d: \(junk)\n")
+        #expect(junkDiagnostics.count == 101)
+        #expect(!junkRules.allows("d", "192.0.2.1"))
     }
 
-    @Test func netgroupsNeverMatch() {
+    /// Netgroups cannot be evaluated (no NIS), so they fail closed: a netgroup never allows, and a
+    /// netgroup in hosts.deny denies.
+    @Test func netgroupsFailClosed() {
         let (rules, diagnostics) = hostsRules(allow: "d: @trusted\n", deny: "d: @untrusted\n")
-        #expect(rules.allows("d", "10.0.0.1", name: "a.example.com"))
+        #expect(!rules.allows("d", "10.0.0.1", name: "a.example.com"))
         #expect(diagnostics.filter { $0.severity == .warning }.count == 2)
         #expect(!onlyAllowed("@trusted").allows("d", "10.0.0.1", name: "a.example.com"))
     }
@@ -483,8 +491,7 @@ func onlyAllowed(_ pattern: String) -> HostsAccessRules {
 
     @Test func serverEndpoints() {
         let (rules, diagnostics) = hostsRules(
-            allow: "sshd@192.0.2.1: ALL\nin.fingerd@[::1]: ALL\nftpd@10.0.0.0/8: ALL\nALL@UNKNOWN: 203.0.113.5\n",
-            deny: "ALL: ALL\n")
+            allow: "sshd@192.0.2.1: ALL\nin.fingerd@[::1]: ALL\nftpd@10.0.0.0/8: ALL\n", deny: "ALL: ALL\n")
         #expect(diagnostics.isEmpty)
         #expect(rules.allows("sshd", "198.51.100.1", server: "192.0.2.1"))
         #expect(rules.allows("sshd", "198.51.100.1", server: "::ffff:192.0.2.1"))
@@ -492,13 +499,22 @@ func onlyAllowed(_ pattern: String) -> HostsAccessRules {
         #expect(!rules.allows("sshd", "198.51.100.1"))
         #expect(rules.allows("in.fingerd", "198.51.100.1", server: "::1"))
         #expect(rules.allows("ftpd", "198.51.100.1", server: "10.9.9.9"))
-        // The server's name is never known to swinetd: @UNKNOWN matches every server.
-        #expect(rules.allows("telnetd", "203.0.113.5", server: "192.0.2.1"))
         #expect(!rules.needsHostName)
+    }
 
-        // Server name patterns are reported (they could only match "unknown").
-        let (_, nameDiagnostics) = hostsRules(allow: "sshd@gw.example.com: ALL\n")
-        #expect(nameDiagnostics.map(\.severity) == [.warning])
+    @Test func serverNamesAreResolvedStrictly() {
+        // swinetd does not look up its own names (tcpd would): such patterns cannot be told.
+        let (allow, diagnostics) = hostsRules(
+            allow: "ALL@UNKNOWN ALL@gw.example.com ALL@LOCAL: ALL\n", deny: "ALL: ALL\n")
+        #expect(diagnostics.map(\.severity) == [.warning, .warning, .warning])
+        #expect(!allow.allows("sshd", "198.51.100.1", server: "192.0.2.1"))
+        // Without a server address, UNKNOWN matches it, as in tcpd.
+        #expect(allow.allows("sshd", "198.51.100.1"))
+        let deny = hostsRules(deny: "ALL@gw.example.com: ALL\n").0
+        #expect(!deny.allows("sshd", "198.51.100.1", server: "192.0.2.1"))
+        let known = hostsRules(deny: "ALL@KNOWN: ALL\n").0
+        #expect(!known.allows("sshd", "198.51.100.1", server: "192.0.2.1"))
+        #expect(known.allows("sshd", "198.51.100.1"))
     }
 
     @Test func portNumbers() {

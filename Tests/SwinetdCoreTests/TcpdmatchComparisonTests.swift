@@ -43,8 +43,26 @@ enum TcpdmatchOracle {
 
     /// Runs every query with `allow` / `deny` (nil: no file) as hosts.allow / hosts.deny in a
     /// scratch directory; `@DIR@` in any file stands for that directory.
+    /// Whether this process may run tcpdmatch with its own /etc/hosts (`unshare -m` and a bind
+    /// mount: root), so that host names resolve without DNS.
+    static let canMountHosts: Bool = {
+        guard path != nil, FileManager.default.isExecutableFile(atPath: "/usr/bin/unshare"),
+            FileManager.default.fileExists(atPath: "/etc/hosts")
+        else { return false }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/unshare")
+        process.arguments = ["-m", "/bin/sh", "-c", "mount --bind /etc/hosts /etc/hosts"]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        guard (try? process.run()) != nil else { return false }
+        process.waitUntilExit()
+        return process.terminationStatus == 0
+    }()
+
+    /// `hosts`: an /etc/hosts for tcpdmatch to resolve client names from (needs `canMountHosts`).
     static func predict(
-        allow: String?, deny: String?, files: [String: String], queries: [Query], directory: String
+        allow: String?, deny: String?, files: [String: String], hosts: String? = nil, queries: [Query],
+        directory: String
     ) throws -> [Prediction] {
         guard let tcpdmatch = path else { return [] }
         func expand(_ text: String) -> String { text.replacingOccurrences(of: "@DIR@", with: directory) }
@@ -67,8 +85,19 @@ enum TcpdmatchOracle {
         try Data(script.utf8).write(to: URL(fileURLWithPath: scriptPath))
 
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/sh")
-        process.arguments = [scriptPath]
+        if let hosts {
+            let hostsPath = directory + "/etc-hosts"
+            try Data(hosts.utf8).write(to: URL(fileURLWithPath: hostsPath))
+            // A private mount namespace: the bind mount is invisible outside this one process tree.
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/unshare")
+            process.arguments = [
+                "-m", "/bin/sh", "-c", "mount --bind \"$1\" /etc/hosts && exec /bin/sh \"$2\"", "sh", hostsPath,
+                scriptPath,
+            ]
+        } else {
+            process.executableURL = URL(fileURLWithPath: "/bin/sh")
+            process.arguments = [scriptPath]
+        }
         process.currentDirectoryURL = URL(fileURLWithPath: directory)
         // The queries need no DNS; should a lookup happen anyway, keep it short.
         var environment = ProcessInfo.processInfo.environment
@@ -144,6 +173,8 @@ struct TcpdRuleSet: Sendable, CustomTestStringConvertible {
     var deny: String?
     var files: [String: String] = [:]
     var clients: [(user: String?, client: String)] = TcpdRuleSet.numericClients
+    /// An /etc/hosts for tcpdmatch (named clients); nil: the machine's.
+    var hosts: String?
 
     var testDescription: String { name }
 
@@ -181,7 +212,7 @@ struct TcpdRuleSet: Sendable, CustomTestStringConvertible {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let predictions = try TcpdmatchOracle.predict(
-            allow: allow, deny: deny, files: files, queries: queries, directory: directory)
+            allow: allow, deny: deny, files: files, hosts: hosts, queries: queries, directory: directory)
         let (rules, _) = HostsAccessRules.load(
             allowPath: directory + "/hosts.allow", denyPath: directory + "/hosts.deny")
         var same: [TcpdmatchOracle.Prediction] = []
@@ -277,6 +308,52 @@ let tcpdmatchTable: [TcpdRuleSet] = [
         name: "paranoid: literal name", allow: "", deny: "ALL: paranoid\n", clients: TcpdRuleSet.paranoidClients),
 ]
 
+/// An /etc/hosts for named clients: tcpdmatch takes a client's name from it (the official name, so
+/// mixed case stays), and swinetd gets the same name. No DNS involved.
+let namedHosts = """
+    127.0.0.1 localhost
+    10.9.8.7 build.example.com
+    10.9.8.8 gateway
+    10.9.8.9 BIG.Example.COM
+    192.168.1.5 ws5.corp.example.net
+    2001:db8::5 v6host.example.com
+
+    """
+
+let namedClients: [(user: String?, client: String)] = [
+    (nil, "build.example.com"), (nil, "gateway"), (nil, "big.example.com"), (nil, "ws5.corp.example.net"),
+    (nil, "v6host.example.com"), (nil, "localhost"), ("bob", "build.example.com"), ("root", "gateway"),
+    (nil, "10.9.8.7"), (nil, "2001:db8::5"),
+]
+
+private func named(_ name: String, allow: String?, deny: String?, files: [String: String] = [:]) -> TcpdRuleSet {
+    TcpdRuleSet(name: name, allow: allow, deny: deny, files: files, clients: namedClients, hosts: namedHosts)
+}
+
+/// Name patterns, compared with tcpdmatch resolving names from `namedHosts` (needs root for the
+/// private mount of /etc/hosts).
+let tcpdmatchNamedTable: [TcpdRuleSet] = [
+    named("names: .domain", allow: "ALL: .example.com\n", deny: "ALL: ALL\n"),
+    named("names: .DOMAIN EXCEPT address", allow: "ALL: .EXAMPLE.COM EXCEPT 10.9.8.7\n", deny: "ALL: ALL\n"),
+    named("names: LOCAL", allow: "ALL: LOCAL\n", deny: "ALL: ALL\n"),
+    named("names: KNOWN EXCEPT domain", allow: "ALL: KNOWN EXCEPT .corp.example.net\n", deny: "ALL: ALL\n"),
+    named(
+        "names: exact names", allow: "sshd: build.example.com, GATEWAY\nin.fingerd: big.example.com\n",
+        deny: "ALL: ALL\n"),
+    named("names: wildcards", allow: "ALL: *.example.* EXCEPT big.example.com\n", deny: "ALL: ALL\n"),
+    named("names: ? wildcard", allow: "ALL: ws?.corp.* v6host.*\n", deny: "ALL: ALL\n"),
+    named("names: name prefix", allow: "ALL: build. ws5.\n", deny: "ALL: ALL\n"),
+    named("names: user@name", allow: "ALL: bob@.example.com, KNOWN@gateway\n", deny: "ALL: ALL\n"),
+    named("names: ALL EXCEPT UNKNOWN", allow: nil, deny: "sshd: ALL EXCEPT KNOWN\nin.fingerd: UNKNOWN\n"),
+    named(
+        "names: /file", allow: "ALL: @DIR@/names\n", deny: "ALL: ALL\n", files: ["names": "gateway .corp.example.net\n"]
+    ),
+    named(
+        "names: deny domain, allow option", allow: nil,
+        deny: "ALL: .example.com EXCEPT v6host.example.com: deny\nALL: LOCAL: allow\nALL: ALL\n"),
+    named("names: daemon EXCEPT", allow: "ALL EXCEPT sshd: .example.net\nsshd: .example.com\n", deny: "ALL: ALL\n"),
+]
+
 /// Rule sets where swinetd is deliberately stricter than tcpd (see HostsAccess.swift): it must
 /// never allow what tcpdmatch denies, and must deny at least one request tcpdmatch allows.
 let tcpdmatchStricterTable: [TcpdRuleSet] = [
@@ -324,13 +401,20 @@ enum RandomTcpdRules {
     static let badClientTokens = [
         "10.0.0.5/24", "0.0.0.0/0", "[::1]/ab", "10.0.0.0/8x", "010.0.0.0/8", "[10.0.0.1]", "1.2.3.*/24",
     ]
-    static let badDaemonTokens = ["22", "sshd@10.0.0.0/33"]
+    static let badDaemonTokens = ["22", "sshd@10.0.0.0/33", "ALL@KNOWN", "sshd@localhost", "ALL@UNKNOWN", "ALL@LOCAL"]
     static let badOptionTails = [": aclexec /bin/true", ": aclexec /bin/true: allow", ": bogus", ": allow: deny"]
 
-    static func ruleSet(seed: UInt64, withBadPatterns: Bool = false) -> TcpdRuleSet {
+    /// Name patterns for the clients of `namedHosts`.
+    static let nameTokens = [
+        ".example.com", "build.example.com", "GATEWAY", "*.example.*", "ws?.corp.*", "build.", "bob@.example.com",
+        "KNOWN@gateway", "big.example.com", ".EXAMPLE.COM", "v6host.*", ".net", "EXCEPT",
+    ]
+
+    static func ruleSet(seed: UInt64, withBadPatterns: Bool = false, named: Bool = false) -> TcpdRuleSet {
         var random = SplitMix(state: seed)
         let daemonPool = withBadPatterns ? daemonTokens + badDaemonTokens : daemonTokens
-        let clientPool = withBadPatterns ? clientTokens + badClientTokens + badClientTokens : clientTokens
+        var clientPool = withBadPatterns ? clientTokens + badClientTokens + badClientTokens : clientTokens
+        if named { clientPool += nameTokens + nameTokens }
         let optionPool = withBadPatterns ? optionTails + badOptionTails : optionTails
         func line() -> String {
             if withBadPatterns, Int.random(in: 0..<12, using: &random) == 0 { return "sshd 10.0.0.1\n" }
@@ -346,6 +430,10 @@ enum RandomTcpdRules {
         }
         let allow = (0..<Int.random(in: 0...4, using: &random)).map { _ in line() }.joined()
         let deny = (0..<Int.random(in: 0...3, using: &random)).map { _ in line() }.joined()
+        if named {
+            return TcpdRuleSet(
+                name: "random named seed \(seed)", allow: allow, deny: deny, clients: namedClients, hosts: namedHosts)
+        }
         return TcpdRuleSet(name: "random seed \(seed)", allow: allow, deny: deny)
     }
 }
@@ -357,6 +445,19 @@ enum RandomTcpdRules {
 struct TcpdmatchComparisonTests {
     @Test(arguments: tcpdmatchTable)
     func sameVerdictAsTcpdmatch(_ ruleSet: TcpdRuleSet) throws {
+        let (same, different) = try ruleSet.compare()
+        #expect(same.count >= ruleSet.queries.count)
+        for (prediction, ours) in different {
+            Issue.record(
+                "\(ruleSet.name): tcpdmatch \(prediction.query) (address \(prediction.address ?? "-"), name \(prediction.hostName ?? "-")) → \(prediction.access), swinetd → \(ours ? "granted" : "denied")"
+            )
+        }
+    }
+
+    @Test(
+        .enabled(if: TcpdmatchOracle.canMountHosts, "needs root and unshare to give tcpdmatch its own /etc/hosts"),
+        arguments: tcpdmatchNamedTable)
+    func sameVerdictForNamedClients(_ ruleSet: TcpdRuleSet) throws {
         let (same, different) = try ruleSet.compare()
         #expect(same.count >= ruleSet.queries.count)
         for (prediction, ours) in different {
@@ -379,6 +480,20 @@ struct TcpdmatchComparisonTests {
     @Test(arguments: 1...40)
     func randomRuleSetsAgree(_ seed: Int) throws {
         let ruleSet = RandomTcpdRules.ruleSet(seed: UInt64(seed))
+        let (same, different) = try ruleSet.compare()
+        #expect(same.count >= ruleSet.queries.count)
+        for (prediction, ours) in different {
+            Issue.record(
+                "seed \(seed)\nhosts.allow:\n\(ruleSet.allow ?? "")hosts.deny:\n\(ruleSet.deny ?? "")tcpdmatch \(prediction.query) (address \(prediction.address ?? "-"), name \(prediction.hostName ?? "-")) → \(prediction.access), swinetd → \(ours ? "granted" : "denied")"
+            )
+        }
+    }
+
+    @Test(
+        .enabled(if: TcpdmatchOracle.canMountHosts, "needs root and unshare to give tcpdmatch its own /etc/hosts"),
+        arguments: 1...40)
+    func randomNamedRuleSetsAgree(_ seed: Int) throws {
+        let ruleSet = RandomTcpdRules.ruleSet(seed: UInt64(seed), named: true)
         let (same, different) = try ruleSet.compare()
         #expect(same.count >= ruleSet.queries.count)
         for (prediction, ours) in different {

@@ -8,8 +8,7 @@
 //   whose first character is `#` is a comment (a `#` anywhere else is an ordinary character, as in
 //   tcpd); lists are separated by blanks and commas; `EXCEPT` nests right to left.
 // - Daemon patterns: names, wildcards, `ALL`, a number (the server port, Debian), `name@host`
-//   (server endpoint; matched against the server address only: swinetd does not look up its own
-//   host names). Client patterns: `ALL LOCAL KNOWN UNKNOWN PARANOID`, `.domain`, `net.`,
+//   (server endpoint). Client patterns: `ALL LOCAL KNOWN UNKNOWN PARANOID`, `.domain`, `net.`,
 //   `n.n.n.n/m.m.m.m`, `n.n.n.n/len`, `[v6]`, `[v6]/len`, `/file`, `*` `?`, `user@host`, names and
 //   addresses. IPv4-mapped IPv6 peers are matched as IPv4. Matching ignores case.
 // - A bad option (unknown name, missing or extra value, `allow`/`deny`/`twist` not last, unknown
@@ -23,7 +22,8 @@
 //   request that reaches it (tcpd skips it, silently dropping what was probably a deny rule).
 // - Patterns tcpd would misread or never match (`10.0.0.5/24` with host bits set, `/0`, mask
 //   `255.255.255.255`, `[v6]/junk`, octal or hex dotted quads, unreadable `/file`s, ...) and
-//   conditions swinetd cannot evaluate (`aclexec`, a port pattern when the port is not known) are
+//   conditions swinetd cannot evaluate (`aclexec`, a port pattern when the port is not known, a
+//   server pattern that needs the server's host name: swinetd does not look up its own names) are
 //   "unknown": the rule resolves them the strict way (an allowing rule does not match, a denying
 //   rule does; inverted under EXCEPT). Each is reported as an error when the rules are loaded.
 // - `twist` replaces the server in tcpd; swinetd denies the connection instead. `spawn`, `twist`
@@ -31,10 +31,14 @@
 //   it returns them in `AccessDecision.options` for the log. Other options (`severity`, `banners`,
 //   `setenv`, `umask`, `user`, `group`, `nice`, `keepalive`, `linger`, `rfc931`) are validated
 //   like tcpd does and otherwise ignored.
+//
+// Other differences:
 // - A wildcard made only of digits, dots, `*` and `?` (`10.1.*`) matches addresses only; tcpd also
-//   tries it on the host name, so a client named `10.1.evil.example` would pass.
+//   tries it on the host name, so in hosts.allow a client that names itself `10.1.evil.example`
+//   would pass. (In hosts.deny such a client is then not denied by that pattern either.)
+// - `@netgroup` is not supported (Debian's tcpd asks NIS): it is resolved strictly, with a warning,
+//   so it never allows in hosts.allow and always denies in hosts.deny.
 // - `/file` patterns are read when the rules are loaded (tcpd reads them on every request).
-// - `@netgroup` is not supported: it never matches (with a warning).
 
 /// The client side of a decision, as far as swinetd knows it.
 public struct AccessClient: Sendable {
@@ -59,8 +63,9 @@ public struct AccessDecision: Sendable, Equatable {
     public var allowed: Bool
     /// The rule that decided; nil when nothing matched (the default: allow).
     public var rule: ConfigLocation?
-    /// The option fields of that rule (after the second ':', unescaped and trimmed), for the log.
-    /// swinetd never executes them: a `spawn` or `twist` here was not run.
+    /// The option fields of that rule (after the second ':', unescaped and trimmed), for the log:
+    /// raw configuration text, so pass it through `sanitizedForLog`. swinetd never executes them: a
+    /// `spawn` or `twist` here was not run (`expandPercent` shows what tcpd would have run).
     public var options: [String]
 
     public init(allowed: Bool, rule: ConfigLocation?, options: [String]) {
@@ -149,10 +154,12 @@ public struct HostsAccessRules: Sendable {
     ) -> AccessDecision {
         let user: [UInt8] =
             if let name = client.user, !name.isEmpty { TCPWrappers.lowered(name.utf8) } else { TCPWrappers.unknown }
+        var server = TCPWrappers.Endpoint(address: serverAddress, name: nil, nameMismatch: false)
+        server.nameLookedUp = false
         let request = TCPWrappers.Request(
             daemon: TCPWrappers.Subject(text: TCPWrappers.lowered(daemon.utf8), v6: nil),
             serverPort: serverPort,
-            server: TCPWrappers.Endpoint(address: serverAddress, name: nil, nameMismatch: false),
+            server: server,
             client: TCPWrappers.Endpoint(
                 address: client.address, name: client.hostName, nameMismatch: client.nameMismatch),
             user: TCPWrappers.Subject(text: user, v6: nil))

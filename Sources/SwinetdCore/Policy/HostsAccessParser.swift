@@ -1,7 +1,7 @@
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #elseif canImport(Musl)
-    import Musl
+import Musl
 #endif
 
 extension TCPWrappers {
@@ -81,12 +81,27 @@ extension TCPWrappers {
             self.readFile = readFile
         }
 
+        /// Diagnostics reported per file; a long pattern file full of mistakes reports the first ones.
+        private var reportedPerFile: [String: Int] = [:]
+        static let maxDiagnosticsPerFile = 100
+
+        private mutating func report(_ severity: Diagnostic.Severity, _ location: ConfigLocation?, _ message: String) {
+            let file = location?.file ?? ""
+            let count = reportedPerFile[file, default: 0]
+            reportedPerFile[file] = count + 1
+            if count < Self.maxDiagnosticsPerFile {
+                diagnostics.append(Diagnostic(severity, location, message))
+            } else if count == Self.maxDiagnosticsPerFile {
+                diagnostics.append(Diagnostic(.warning, location, "further problems in this file are not reported"))
+            }
+        }
+
         private mutating func warn(_ location: ConfigLocation?, _ message: String) {
-            diagnostics.append(Diagnostic(.warning, location, message))
+            report(.warning, location, message)
         }
 
         private mutating func error(_ location: ConfigLocation?, _ message: String) {
-            diagnostics.append(Diagnostic(.error, location, message))
+            report(.error, location, message)
         }
 
         /// Parses one table. `isAllow`: hosts.allow (a match allows) rather than hosts.deny.
@@ -111,7 +126,11 @@ extension TCPWrappers {
                         Rule(location: location, body: .tableError, allows: false, conditional: false, options: []))
                     return rules
                 case .nulByte:
-                    error(location, "line contains a NUL byte; \(failClosed)")
+                    let effect =
+                        isAllow
+                        ? "no rule below this line allows anything"
+                        : "every connection that reaches this line is denied"
+                    error(location, "line contains a NUL byte; swinetd stops reading \(name) here: \(effect)")
                     rules.append(
                         Rule(location: location, body: .tableError, allows: false, conditional: false, options: []))
                     return rules
@@ -193,10 +212,10 @@ extension TCPWrappers {
                 } else {
                     let pattern = parseHost(Array(hostText), location: location, depth: 0)
                     host = pattern
-                    if pattern.usesName && pattern != .string(.exact(TCPWrappers.unknown), matchesName: true) {
+                    if pattern.usesName {
                         warn(
                             location,
-                            "'\(show(token))': swinetd does not look up its own host names (the server's name is always unknown); match the server address instead"
+                            "'\(show(token))': swinetd does not look up its own host names, so this server pattern is resolved strictly (a denying rule matches, an allowing one does not); match the server address instead"
                         )
                     }
                 }
@@ -236,7 +255,7 @@ extension TCPWrappers {
         mutating func parseHost(_ token: [UInt8], location: ConfigLocation, depth: Int) -> HostPattern {
             let lower = TCPWrappers.lowered(token)
             if token.first == UInt8(ascii: "@") {
-                warn(location, "'\(show(token))': NIS netgroups are not supported; this pattern never matches")
+                warn(location, "'\(show(token))': NIS netgroups are not supported; this pattern never allows and always denies")
                 return .netgroup(String(decoding: token.dropFirst(), as: UTF8.self))
             }
             if token.first == UInt8(ascii: "/") {
@@ -675,6 +694,9 @@ extension TCPWrappers {
             ($0 >= 0x30 && $0 <= 0x39) || $0 == UInt8(ascii: ".") || $0 == UInt8(ascii: "/")
         }
         guard !lower.allSatisfy(numeric) else { return false }
+        // `[v6]` never equals a host name, and ALL matches every address already.
+        if pattern == .all { return false }
+        if case .v6Address = pattern { return false }
         if pattern.isWildcard,
             lower.allSatisfy({ numeric($0) || $0 == UInt8(ascii: "*") || $0 == UInt8(ascii: "?") })
         {

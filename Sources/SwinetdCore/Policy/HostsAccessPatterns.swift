@@ -1,7 +1,7 @@
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #elseif canImport(Musl)
-    import Musl
+import Musl
 #endif
 
 /// The pattern language of hosts.allow / hosts.deny, as Debian's libwrap (7.6.q) implements it.
@@ -23,6 +23,9 @@ enum TCPWrappers {
         var address: IPAddress?
         var addressText: [UInt8]
         var nameText: [UInt8]
+        /// False for the server: swinetd does not look up its own names, so a pattern that needs
+        /// the server's name cannot be told (tcpd would look it up).
+        var nameLookedUp = true
 
         init(address: IPAddress?, name: String?, nameMismatch: Bool) {
             let unmapped = address.map(TCPWrappers.unmap)
@@ -131,7 +134,8 @@ enum TCPWrappers {
 
     /// tcpd's `host_match`: one client (or server endpoint) pattern.
     indirect enum HostPattern: Sendable, Equatable {
-        /// `@netgroup`: not supported, never matches.
+        /// `@netgroup`: not supported; resolved strictly (an allowing rule does not match, a
+        /// denying rule does), so an unsupported pattern never widens access.
         case netgroup(String)
         /// `/path`: the patterns read from the file when the rules were loaded. nil: unreadable.
         case file(path: String, entries: [HostPattern]?)
@@ -151,13 +155,15 @@ enum TCPWrappers {
         func matches(_ endpoint: Endpoint) -> Bool? {
             switch self {
             case .netgroup:
-                return false
+                return nil  // cannot be evaluated: resolved strictly, like an unreadable /file
             case .file(_, let entries):
                 guard let entries else { return nil }
                 return TCPWrappers.any(entries) { $0.matches(endpoint) }
             case .known:
-                return endpoint.addressText != TCPWrappers.unknown && endpoint.nameKnown
+                if endpoint.addressText == TCPWrappers.unknown { return false }
+                return endpoint.nameLookedUp ? endpoint.nameKnown : nil
             case .local:
+                guard endpoint.nameLookedUp else { return nil }
                 return endpoint.nameKnown && !endpoint.nameText.contains(UInt8(ascii: "."))
             case .network4(let net, let mask):
                 guard case .v4(let raw)? = endpoint.address else { return false }
@@ -168,7 +174,7 @@ enum TCPWrappers {
             case .string(let pattern, let matchesName):
                 let byAddress = pattern.matches(endpoint.addressSubject)
                 if byAddress == true || !matchesName { return byAddress }
-                return TCPWrappers.or(byAddress, pattern.matches(endpoint.nameSubject))
+                return TCPWrappers.or(byAddress, endpoint.nameLookedUp ? pattern.matches(endpoint.nameSubject) : nil)
             case .invalid:
                 return nil
             }

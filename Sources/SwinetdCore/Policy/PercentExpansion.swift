@@ -68,6 +68,8 @@ public func expandPercent(
                 expanded += 1
             }
             index += 2
+            // An unknown letter that is not ASCII: skip the rest of its UTF-8 sequence too.
+            while index < input.count, input[index] & 0xc0 == 0x80 { index += 1 }
         } else {
             output.append(byte)
             index += 1

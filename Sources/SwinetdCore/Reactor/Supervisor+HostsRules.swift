@@ -20,7 +20,7 @@ extension Supervisor {
         else { return nil }
         let client = AccessClient(
             address: address, hostName: facts.hostName, nameMismatch: facts.nameMismatch, user: facts.user)
-        let decision = rules.check(daemon: daemon, serverAddress: peer.local?.0, client: client)
+        let decision = rules.check(daemon: daemon, serverAddress: peer.local?.0, serverPort: peer.local?.1, client: client)
         if !decision.options.isEmpty {
             logger.info("\(service.logName): hosts rule \(decision.rule.map { "\($0)" } ?? "") options not run: \(decision.options.joined(separator: " : "))")
         }
