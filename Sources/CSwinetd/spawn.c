@@ -5,18 +5,33 @@
  * Why raw syscalls: the child shares the parent's memory and still believes it has the parent's
  * threads; glibc's setuid()/setgroups() would run the all-threads setxid protocol and can hang
  * (see shared/reference/swift-platform.md §1.4). The child touches only its own stack and `attr`.
+ *
+ * The sandbox steps (attr->sandbox, docs/SANDBOX.md) are raw system calls on data the parent
+ * prepared at configuration load: a mount plan, a BPF program, capability masks, a cgroup fd.
+ * All of them work in a CLONE_VM child: unshare(CLONE_NEWNS) only refuses a shared fs_struct
+ * (CLONE_FS, which we do not pass), and namespaces, capabilities, no_new_privs and seccomp filters
+ * belong to the task, so none of them reaches the parent that shares our memory.
  */
 #define _GNU_SOURCE
 #include "CSwinetd.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/capability.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <net/if.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -25,15 +40,36 @@
 #define CLOSE_RANGE_CLOEXEC (1U << 2)
 #endif
 
+#ifndef SYS_mount_setattr
+#define SYS_mount_setattr 442   /* the same number on every architecture */
+#endif
+#ifndef AT_RECURSIVE
+#define AT_RECURSIVE 0x8000
+#endif
+#ifndef PR_CAP_AMBIENT
+#define PR_CAP_AMBIENT 47
+#define PR_CAP_AMBIENT_RAISE 2
+#endif
+#define SW_MOUNT_ATTR_RDONLY 0x1ULL
+
+/* struct mount_attr (<linux/mount.h>, which cannot be included together with <sys/mount.h> on
+ * every glibc). */
+struct sw_mount_attr { uint64_t attr_set, attr_clr, propagation, userns_fd; };
+
+_Static_assert(sizeof(sw_bpf_insn) == sizeof(struct sock_filter), "sw_bpf_insn must match struct sock_filter");
+
 #define SW_STACK_SIZE (64 * 1024)
 
 typedef struct {
     const sw_spawn_attr *attr;
     int err;                 /* written by the child before it dies; read by the parent after vfork resumes */
     const char *step;
+    const char *path;        /* the path a failed mount step was about, or NULL */
 } sw_child_ctx;
 
-static long raw(long n, long a, long b, long c, long d) { return syscall(n, a, b, c, d); }
+/* Every argument is passed, so that calls which insist on zeros in unused ones (prctl) get them. */
+static long raw6(long n, long a, long b, long c, long d, long e, long f) { return syscall(n, a, b, c, d, e, f); }
+static long raw(long n, long a, long b, long c, long d) { return raw6(n, a, b, c, d, 0, 0); }
 
 /* Moves fd to target, clearing close-on-exec. dup2 onto itself would keep FD_CLOEXEC, so that case
  * clears the flag instead. */
@@ -48,9 +84,118 @@ static int place_fd(int fd, int target) {
 
 #define FAIL(name) do { ctx->err = errno; ctx->step = name; raw(SYS_exit, 127, 0, 0, 0); return 127; } while (0)
 
+/* ---- Sandbox steps: one function each, in the order child_main calls them. ---- */
+
+/* Joins the service's cgroup (memory_max, tasks_max). Writing "0" to cgroup.procs moves the
+ * writer itself; the parent opened the file, so nothing is looked up here, and it happens first,
+ * while we are root and before the root directory or mounts change. */
+static int join_cgroup(const sw_sandbox *s) {
+    if (s->cgroup_procs_fd < 0) return 0;
+    return raw(SYS_write, s->cgroup_procs_fd, (long)"0", 1, 0) == 1 ? 0 : -1;
+}
+
+/* A mount namespace of our own, where / is a recursive slave: our mounts never propagate back to
+ * the host (or to other children), while the host's later mounts still reach us. */
+static int enter_mount_namespace(void) {
+    if (raw(SYS_unshare, CLONE_NEWNS, 0, 0, 0) < 0) return -1;
+    return (int)raw6(SYS_mount, 0, (long)"/", 0, MS_REC | MS_SLAVE, 0, 0);
+}
+
+/* One step of the mount plan. mount_setattr(AT_RECURSIVE) flips read-only on a mount and every
+ * mount below it in one call; MS_BIND|MS_REMOUNT|MS_RDONLY would change only the top one and leave
+ * submounts (a separate /home under strict, /boot/efi) writable. A path that is not a mount point
+ * is first bound onto itself, so the flag lands on it and not on the mount that contains it. */
+static const char *mount_step(const sw_mount_step *m) {
+    long r = 0;
+    const char *name = "mount";
+    switch (m->op) {
+    case SW_MOUNT_BIND_SELF:
+        name = "bind mount";
+        r = raw6(SYS_mount, (long)m->path, (long)m->path, 0, MS_BIND | MS_REC, 0, 0);
+        break;
+    case SW_MOUNT_READONLY:
+    case SW_MOUNT_WRITABLE: {
+        struct sw_mount_attr attr = {0};
+        if (m->op == SW_MOUNT_READONLY) { attr.attr_set = SW_MOUNT_ATTR_RDONLY; name = "read-only mount"; }
+        else { attr.attr_clr = SW_MOUNT_ATTR_RDONLY; name = "writable mount"; }
+        r = raw6(SYS_mount_setattr, AT_FDCWD, (long)m->path, AT_RECURSIVE, (long)&attr, sizeof attr, 0);
+        break;
+    }
+    case SW_MOUNT_TMPFS:
+        name = "tmpfs mount";
+        r = raw6(SYS_mount, (long)"tmpfs", (long)m->path, (long)"tmpfs", MS_NOSUID | MS_NODEV, (long)"mode=1777", 0);
+        break;
+    default:
+        errno = EINVAL;
+        return name;
+    }
+    if (r < 0 && !(m->optional && errno == ENOENT)) return name;
+    return NULL;
+}
+
+/* A network namespace with only loopback, brought up (it starts down): the child still has the
+ * socket it was handed, but can reach nothing else. SIOCSIFFLAGS on any socket of the namespace. */
+static int enter_network_namespace(void) {
+    if (raw(SYS_unshare, CLONE_NEWNET, 0, 0, 0) < 0) return -1;
+    int fd = (int)raw(SYS_socket, AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0, 0);
+    if (fd < 0) return -1;
+    struct ifreq ifr = {0};
+    ifr.ifr_name[0] = 'l';
+    ifr.ifr_name[1] = 'o';
+    long r = raw(SYS_ioctl, fd, SIOCGIFFLAGS, (long)&ifr, 0);
+    if (r == 0) {
+        ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
+        r = raw(SYS_ioctl, fd, SIOCSIFFLAGS, (long)&ifr, 0);
+    }
+    int saved = errno;
+    raw(SYS_close, fd, 0, 0, 0);
+    errno = saved;
+    return r < 0 ? -1 : 0;
+}
+
+/* Drops every capability outside the kept set from the bounding set, so neither this program nor
+ * anything it executes (setuid binaries, file capabilities) can ever hold them. Needs CAP_SETPCAP,
+ * so it runs before the uid change; the effective set is untouched, so setresuid still works. */
+static int drop_bounding_set(const sw_sandbox *s) {
+    for (int cap = 0; cap <= s->last_capability && cap < 64; cap++) {
+        if (s->capabilities & (1ULL << cap)) continue;
+        if (raw6(SYS_prctl, PR_CAPBSET_DROP, cap, 0, 0, 0, 0) < 0) return -1;
+    }
+    return 0;
+}
+
+/* After the uid change (with PR_SET_KEEPCAPS, so the permitted set survived it): permitted,
+ * effective and inheritable become the kept set, and each kept capability is raised into the
+ * ambient set, the one that survives execve of an ordinary binary by a non-root user. */
+static int set_capability_sets(const sw_sandbox *s) {
+    struct __user_cap_header_struct header = { _LINUX_CAPABILITY_VERSION_3, 0 };
+    struct __user_cap_data_struct data[2];
+    for (int i = 0; i < 2; i++) {
+        uint32_t word = (uint32_t)(s->capabilities >> (32 * i));
+        data[i].effective = word;
+        data[i].permitted = word;
+        data[i].inheritable = word;
+    }
+    if (raw(SYS_capset, (long)&header, (long)data, 0, 0) < 0) return -1;
+    for (int cap = 0; cap <= s->last_capability && cap < 64; cap++) {
+        if (!(s->capabilities & (1ULL << cap))) continue;
+        if (raw6(SYS_prctl, PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0, 0) < 0) return -1;
+    }
+    return 0;
+}
+
+/* The seccomp filter, loaded last: after it only execve (and exit on failure) run, and the filter
+ * always allows those. Needs no_new_privs or CAP_SYS_ADMIN; the parent turned no_new_privs on
+ * whenever the child will lack CAP_SYS_ADMIN. */
+static int load_seccomp_filter(const sw_sandbox *s) {
+    struct sock_fprog program = { s->filter_length, (struct sock_filter *)s->filter };
+    return (int)raw(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, (long)&program, 0);
+}
+
 static int child_main(void *arg) {
     sw_child_ctx *ctx = arg;
     const sw_spawn_attr *a = ctx->attr;
+    const sw_sandbox *sb = a->sandbox;
 
     /* 1. Default dispositions for every catchable signal, then an empty mask. A blocked mask and
      *    SIG_IGN both survive execve; the daemon blocks several signals. */
@@ -65,6 +210,9 @@ static int child_main(void *arg) {
     /* 2. A fresh session: no controlling terminal, own process group. */
     if (a->new_session && raw(SYS_setsid, 0, 0, 0, 0) < 0) FAIL("setsid");
 
+    /* 2a. The service's cgroup, while still root and before anything below moves the root. */
+    if (sb && join_cgroup(sb) < 0) FAIL("cgroup");
+
     /* 3. Limits, priority, umask: before dropping privileges, so hard limits can be raised. */
     for (int i = 0; i < a->n_rlimits; i++) {
         struct { uint64_t cur, max; } lim = { a->rlimits[i].soft, a->rlimits[i].hard };
@@ -73,18 +221,39 @@ static int child_main(void *arg) {
     if (a->set_nice && raw(SYS_setpriority, PRIO_PROCESS, 0, a->nice, 0) < 0) FAIL("setpriority");
     raw(SYS_umask, a->umask, 0, 0, 0);
 
+    /* 3a. Sandbox namespaces, while still root: the mount plan (paths already inside the chroot),
+     *     then a network namespace. Both must precede chroot, which would hide the paths. */
+    if (sb && sb->new_mount_namespace) {
+        if (enter_mount_namespace() < 0) FAIL("mount namespace");
+        for (int i = 0; i < sb->n_mounts; i++) {
+            const char *failed = mount_step(&sb->mounts[i]);
+            if (failed) { ctx->path = sb->mounts[i].path; FAIL(failed); }
+        }
+    }
+    if (sb && sb->new_network_namespace && enter_network_namespace() < 0) FAIL("network namespace");
+
     /* 4. chroot, then the working directory inside it. */
     if (a->chroot_dir) {
         if (raw(SYS_chroot, (long)a->chroot_dir, 0, 0, 0) < 0) FAIL("chroot");
     }
     if (raw(SYS_chdir, (long)(a->cwd ? a->cwd : "/"), 0, 0, 0) < 0) FAIL("chdir");
 
-    /* 5. Identity: groups first, then gid, then uid (after which nothing privileged works). */
+    /* 5. Identity: groups first, then gid, then uid (after which nothing privileged works).
+     *    With capabilities, the bounding set is cut first (that needs CAP_SETPCAP) and KEEPCAPS
+     *    keeps the permitted set across setresuid; the sets are then trimmed to what is kept. */
+    if (sb && sb->set_capabilities) {
+        if (drop_bounding_set(sb) < 0) FAIL("capability bounding set");
+        if (raw6(SYS_prctl, PR_SET_KEEPCAPS, 1, 0, 0, 0, 0) < 0) FAIL("keepcaps");
+    }
     if (a->set_ids) {
         if (raw(SYS_setgroups, a->n_groups, (long)a->groups, 0, 0) < 0) FAIL("setgroups");
         if (raw(SYS_setresgid, a->gid, a->gid, a->gid, 0) < 0) FAIL("setresgid");
         if (raw(SYS_setresuid, a->uid, a->uid, a->uid, 0) < 0) FAIL("setresuid");
     }
+    if (sb && sb->set_capabilities && set_capability_sets(sb) < 0) FAIL("capabilities");
+    /* 5a. No new privileges: execve of setuid programs and file capabilities grants nothing more. */
+    if (sb && sb->no_new_privileges && raw6(SYS_prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0, 0) < 0)
+        FAIL("no_new_privs");
 
     /* 6. Descriptors. Extra fds first go above every source so that placing 0-2 and 3.. cannot
      *    clobber a source that is still needed: move each source to a high slot, then down. */
@@ -123,6 +292,9 @@ static int child_main(void *arg) {
         for (long fd = first_closed; fd < max; fd++) raw(SYS_close, fd, 0, 0, 0);
     }
 
+    /* 7a. The seccomp filter, last: from here on only execve and exit run. */
+    if (sb && sb->filter && load_seccomp_filter(sb) < 0) FAIL("seccomp");
+
     /* 8. Become the program. */
     raw(SYS_execve, (long)a->path, (long)a->argv, (long)a->envp, 0);
     FAIL("execve");
@@ -147,7 +319,7 @@ int sw_spawn(const sw_spawn_attr *attr, pid_t *pid, const char **failed_step) {
         stack = mmap(NULL, SW_STACK_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
         if (stack == MAP_FAILED) { stack = NULL; *failed_step = "mmap"; return errno; }
     }
-    sw_child_ctx ctx = { attr, 0, NULL };
+    sw_child_ctx ctx = { attr, 0, NULL, NULL };
 
     /* No signal handler may run in the child while it shares our memory. */
     sigset_t all, old;
@@ -160,8 +332,14 @@ int sw_spawn(const sw_spawn_attr *attr, pid_t *pid, const char **failed_step) {
     if (child < 0) { *failed_step = "clone"; return clone_errno; }
     *pid = child;
     if (ctx.err) {
-        /* The child failed before exec and has exited; the caller reaps it like any other. */
+        /* The child failed before exec and has exited; the caller reaps it like any other. A
+         * failed mount step also names its path (formatted here, in the parent). */
+        static __thread char described[512];
         *failed_step = ctx.step;
+        if (ctx.path) {
+            snprintf(described, sizeof described, "%s %s", ctx.step, ctx.path);
+            *failed_step = described;
+        }
         return ctx.err;
     }
     return 0;

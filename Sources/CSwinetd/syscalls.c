@@ -14,6 +14,7 @@
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <syslog.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 void sw_block_daemon_signals(sigset_t *set) {
@@ -112,4 +113,10 @@ int sw_count_open_fds(void) {
     while ((e = readdir(d)) != NULL) if (e->d_name[0] != '.') n++;
     closedir(d);
     return n - 1; /* the directory's own fd */
+}
+
+int sw_mount_setattr_available(void) {
+    /* An invalid call: EBADF/EINVAL when the call exists, ENOSYS when it does not. */
+    long r = syscall(SYS_mount_setattr, -1, "", 0, NULL, 0);
+    return !(r < 0 && errno == ENOSYS);
 }

@@ -8,18 +8,33 @@
  *   dgram         fd 0 is a datagram socket (dgram wait): answer one datagram with the report, exit
  *   exit CODE     exit at once with CODE, writing nothing
  *   cat           copy fd 0 to fd 1 until EOF
+ *   sandbox CHECK...  the report, plus one line per check, run from inside the child:
+ *                 exists=PATH        exists:PATH=yes|no          (a host /tmp marker: private_tmp?)
+ *                 write=DIR          write:DIR=ok|EROFS|...      (creates and removes a file in DIR)
+ *                 connect=IP:PORT    connect:IP:PORT=ok|ENETUNREACH|...   (TCP, 2 s)
+ *                 mount=DIR          mount:DIR=ok|EPERM|...      (mounts a tmpfs on DIR, then unmounts)
+ *                 syscall=NAME       syscall:NAME=ENOENT|EPERM|...  (a harmless call that fails with
+ *                                    ENOENT when allowed: mount, chroot, swapon, unshare-ish names)
  * The report is "key=value" lines: argv, uid, gid, groups, fds (with targets), env, signal masks,
- * umask, session, nice, rlimits, and the socket types of fds 0-2.
+ * umask, session, nice, rlimits, the socket types of fds 0-2, the capability sets, NoNewPrivs,
+ * Seccomp, the cgroup, the root directory's identity and the network interfaces the child sees.
  */
 #define _GNU_SOURCE
+#include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/swap.h>
+#include <sys/syscall.h>
 #include <sys/types.h>
 #include <unistd.h>
 
@@ -59,6 +74,32 @@ static void build_report(int argc, char **argv) {
     status_line("Uid"); status_line("Gid"); status_line("Groups");
     status_line("SigIgn"); status_line("SigBlk"); status_line("SigCgt");
     status_line("Umask"); status_line("NoNewPrivs"); status_line("CapEff");
+    status_line("CapInh"); status_line("CapPrm"); status_line("CapBnd"); status_line("CapAmb");
+    status_line("Seccomp"); status_line("Seccomp_filters");
+    /* The cgroup v2 line of /proc/self/cgroup ("0::/path"). */
+    FILE *cg = fopen("/proc/self/cgroup", "r");
+    if (cg) {
+        char line[4096];
+        while (fgets(line, sizeof line, cg))
+            if (strncmp(line, "0::", 3) == 0) { line[strcspn(line, "\n")] = 0; add("%s=%s\n", "cgroup", line + 3); }
+        fclose(cg);
+    }
+    /* The network interfaces of the child's namespace, from /proc/self/net/dev. */
+    FILE *nd = fopen("/proc/self/net/dev", "r");
+    if (nd) {
+        char line[512], list[1024] = "";
+        while (fgets(line, sizeof line, nd)) {
+            char *colon = strchr(line, ':');
+            if (!colon) continue;
+            *colon = 0;
+            char *name = line;
+            while (*name == ' ') name++;
+            strncat(list, name, sizeof list - strlen(list) - 2);
+            strcat(list, ",");
+        }
+        fclose(nd);
+        add("%s=%s\n", "netdevs", list);
+    }
     snprintf(tmp, sizeof tmp, "%d", (int)getpid()); add("%s=%s\n", "pid", tmp);
     snprintf(tmp, sizeof tmp, "%d", (int)getsid(0)); add("%s=%s\n", "sid", tmp);
     snprintf(tmp, sizeof tmp, "%d", (int)getpgrp()); add("%s=%s\n", "pgid", tmp);
@@ -110,6 +151,71 @@ static void build_report(int argc, char **argv) {
     add("%s%s", "end\n", "");
 }
 
+static const char *outcome(int ok) {
+    if (ok) return "ok";
+    const char *name = strerrorname_np(errno);
+    return name ? name : "error";
+}
+
+/* One `sandbox` check (see the usage comment), reported as `kind:ARG=result`. */
+static void sandbox_check(const char *check) {
+    char key[1024];
+    const char *eq = strchr(check, '=');
+    if (!eq) return;
+    const char *arg = eq + 1;
+    snprintf(key, sizeof key, "%.*s:%s", (int)(eq - check), check, arg);
+    if (strncmp(check, "exists=", 7) == 0) {
+        struct stat st;
+        add("%s=%s\n", key, stat(arg, &st) == 0 ? "yes" : "no");
+    } else if (strncmp(check, "write=", 6) == 0) {
+        char path[2048];
+        snprintf(path, sizeof path, "%s/.swinetd-probe-%d", arg, (int)getpid());
+        int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        add("%s=%s\n", key, outcome(fd >= 0));
+        if (fd >= 0) { close(fd); unlink(path); }
+    } else if (strncmp(check, "connect=", 8) == 0) {
+        char host[256];
+        const char *colon = strrchr(arg, ':');
+        if (!colon || colon - arg >= (long)sizeof host) return;
+        memcpy(host, arg, (size_t)(colon - arg));
+        host[colon - arg] = 0;
+        struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons((uint16_t)atoi(colon + 1)) };
+        inet_pton(AF_INET, host, &sin.sin_addr);
+        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        int ok = 0;
+        if (fd >= 0) {
+            if (connect(fd, (struct sockaddr *)&sin, sizeof sin) == 0) ok = 1;
+            else if (errno == EINPROGRESS) {
+                struct pollfd p = { fd, POLLOUT, 0 };
+                if (poll(&p, 1, 2000) == 1) {
+                    int err = 0; socklen_t l = sizeof err;
+                    getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &l);
+                    if (err == 0) ok = 1; else errno = err;
+                } else errno = ETIMEDOUT;
+            }
+        }
+        add("%s=%s\n", key, outcome(ok));
+        if (fd >= 0) close(fd);
+    } else if (strncmp(check, "mount=", 6) == 0) {
+        int ok = mount("tmpfs", arg, "tmpfs", 0, "size=64k") == 0;
+        add("%s=%s\n", key, outcome(ok));
+        if (ok) umount2(arg, MNT_DETACH);
+    } else if (strncmp(check, "syscall=", 8) == 0) {
+        /* Each call names a path that does not exist, so an allowed call fails with ENOENT and
+         * changes nothing; a filtered one fails with the filter's errno (EPERM). */
+        const char *missing = "/nonexistent/swinetd-probe";
+        long r = -1;
+        errno = ENOSYS;
+        if (strcmp(arg, "mount") == 0) r = mount("none", missing, "tmpfs", 0, NULL);
+        else if (strcmp(arg, "chroot") == 0) r = chroot(missing);
+        else if (strcmp(arg, "swapon") == 0) r = swapon(missing, 0);
+        else if (strcmp(arg, "umount2") == 0) r = umount2(missing, 0);
+        else if (strcmp(arg, "openat") == 0) r = open(missing, O_RDONLY);
+        else if (strcmp(arg, "mkdir") == 0) r = mkdir(missing, 0700);
+        add("%s=%s\n", key, outcome(r == 0));
+    }
+}
+
 static void write_all(int fd, const char *p, size_t n) {
     while (n > 0) {
         ssize_t w = write(fd, p, n);
@@ -127,6 +233,11 @@ int main(int argc, char **argv) {
         return 0;
     }
     build_report(argc, argv);
+    if (strcmp(mode, "sandbox") == 0) {
+        len -= 4; /* reopen the report: the checks go before its "end" line */
+        for (int i = 2; i < argc; i++) sandbox_check(argv[i]);
+        add("%s%s", "end\n", "");
+    }
     if (strcmp(mode, "accept") == 0) {
         int c = accept(0, NULL, NULL);
         if (c < 0) return 3;

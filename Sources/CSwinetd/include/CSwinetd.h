@@ -26,6 +26,45 @@ typedef struct {
     uint64_t hard;
 } sw_rlimit;
 
+/* One step of a sandbox's mount plan (docs/SANDBOX.md), applied in order in the child's own mount
+ * namespace. Paths are absolute host paths (a chroot's prefix already added by the parent). */
+enum {
+    SW_MOUNT_BIND_SELF = 1,     /* mount(path, path, MS_BIND|MS_REC): a mount of its own to flag */
+    SW_MOUNT_READONLY = 2,      /* mount_setattr(path, AT_RECURSIVE, +MOUNT_ATTR_RDONLY) */
+    SW_MOUNT_WRITABLE = 3,      /* mount_setattr(path, AT_RECURSIVE, -MOUNT_ATTR_RDONLY) */
+    SW_MOUNT_TMPFS = 4,         /* a fresh tmpfs, mode 1777, nosuid, nodev */
+};
+
+typedef struct {
+    int op;                     /* SW_MOUNT_* */
+    const char *path;
+    int optional;               /* 1: skip the step when the path does not exist */
+} sw_mount_step;
+
+/* One classic BPF instruction: the layout of struct sock_filter (<linux/filter.h>). */
+typedef struct {
+    uint16_t code;
+    uint8_t jt;
+    uint8_t jf;
+    uint32_t k;
+} sw_bpf_insn;
+
+/* The sandbox of one service, prepared at configuration load (Spawn/SandboxPlan.swift). */
+typedef struct {
+    int cgroup_procs_fd;        /* -1: none; else SERVICE/cgroup.procs, opened O_WRONLY by the parent */
+    int new_mount_namespace;    /* 1: unshare(CLONE_NEWNS), make / a recursive slave, then `mounts` */
+    const sw_mount_step *mounts;
+    int n_mounts;
+    int new_network_namespace;  /* 1: unshare(CLONE_NEWNET), then bring up lo */
+    int set_capabilities;       /* 1: bounding set = capabilities; after the uid change also the
+                                 *    permitted, effective, inheritable and ambient sets */
+    uint64_t capabilities;      /* bit n: capability n */
+    int last_capability;        /* /proc/sys/kernel/cap_last_cap */
+    int no_new_privileges;      /* 1: prctl(PR_SET_NO_NEW_PRIVS) */
+    const sw_bpf_insn *filter;  /* NULL: no seccomp filter */
+    unsigned short filter_length;
+} sw_sandbox;
+
 /* Everything the child needs, prepared by the parent so that the child only makes system calls. */
 typedef struct {
     const char *path;           /* program to execve */
@@ -48,6 +87,7 @@ typedef struct {
     const char *cwd;            /* NULL: "/" */
     int new_session;            /* 1: setsid() */
     uint64_t reset_signals;     /* bit (n-1) set: reset signal n to SIG_DFL (see sw_non_default_signals) */
+    const sw_sandbox *sandbox;  /* NULL: no sandbox (the plain, fastest path) */
 } sw_spawn_attr;
 
 /* The signals whose disposition in this process is not SIG_DFL (bit n-1 for signal n). The child
@@ -97,6 +137,9 @@ void sw_syslog(int priority, const char *message);
 
 /* Number of open file descriptors of this process (from /proc/self/fd), -1 if unknown. */
 int sw_count_open_fds(void);
+
+/* 1 when the kernel has mount_setattr(2) (Linux 5.12), which protect_system needs. */
+int sw_mount_setattr_available(void);
 
 #ifdef __cplusplus
 }

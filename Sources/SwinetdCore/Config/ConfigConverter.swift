@@ -71,16 +71,17 @@ public enum ConfigConverter {
             func line(_ serviceField: String, _ proto: String) -> String {
                 [serviceField, service.socketType.rawValue, proto, wait, user, program].joined(separator: "\t")
             }
-            if case .target(let name, let sendsPlus) = service.tcpmux {
-                return [line("tcpmux/" + (sendsPlus ? "+" : "") + name, "tcp")]
-            }
             let transport = service.socketType == .dgram ? "udp" : "tcp"
+            let sandboxOptions = inetdSandboxOptions(service, lost: &lost)
+            if case .target(let name, let sendsPlus) = service.tcpmux {
+                return [line("tcpmux/" + (sendsPlus ? "+" : "") + name, "tcp" + sandboxOptions)]
+            }
             let options: (ListenerSpec) -> String = { listener in
                 var text = ""
                 if let size = listener.receiveBuffer { text += ",rcvbuf=\(size)" }
                 if let size = listener.sendBuffer { text += ",sndbuf=\(size)" }
                 if listener.backlog != defaultBacklog { text += ",backlog=\(listener.backlog)" }
-                return text
+                return text + sandboxOptions
             }
             // `*` with plain tcp/udp is exactly one 0.0.0.0 and one v6-only [::] listener.
             let wildcardPair: Set<ListenAddress> = [
@@ -117,6 +118,23 @@ public enum ConfigConverter {
                 }
             }
         }
+
+        /// The sandbox as protocol options (`,private_tmp,protect_system=full`). A value that cannot
+        /// be written in the protocol field (a `,`, `:` or blank in a path) is reported as lost.
+        private func inetdSandboxOptions(_ service: Service, lost: inout [String]) -> String {
+            var text = ""
+            for (name, values) in service.sandbox.attributes(runsAsRoot: Self.runsAsRoot(service)) {
+                if values.contains(where: { $0.contains(where: { ",: \t".contains($0) }) }) {
+                    lost.append("\(name) \(values.joined(separator: " ")) (a , : or blank cannot be written in inetd.conf)")
+                    continue
+                }
+                text += values == ["yes"] ? ",\(name)" : ",\(name)=" + values.joined(separator: ":")
+            }
+            return text
+        }
+
+        /// Whether the child runs as root (the credentials are swinetd's own when it cannot switch).
+        static func runsAsRoot(_ service: Service) -> Bool { service.credentials.uid == 0 }
 
         private static func withoutPort(_ address: ListenAddress) -> ListenAddress {
             if case .inet(let ip, _, let v6Only) = address { return .inet(ip, port: 0, v6Only: v6Only) }
@@ -390,6 +408,9 @@ public enum ConfigConverter {
             }
             if !logging.onSuccess.isEmpty { add("log_on_success", Self.words(logging.onSuccess)) }
             if !logging.onFailure.isEmpty { add("log_on_failure", Self.words(logging.onFailure)) }
+            for (attribute, values) in service.sandbox.attributes(runsAsRoot: Self.runsAsRoot(service)) {
+                add(attribute, values.joined(separator: " "))
+            }
             if service.flags.sensor {
                 switch service.flags.denyTimeSeconds {
                 case nil: add("deny_time", "FOREVER")

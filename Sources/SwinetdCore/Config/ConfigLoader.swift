@@ -11,6 +11,9 @@ public struct LoadOptions: Sendable {
     public var checkPrograms: Bool = true
     /// Apply /etc/hosts.allow and /etc/hosts.deny to classic inetd.conf services too (`--libwrap`).
     public var libwrapClassic: Bool = false
+    /// The cgroup v2 directory that `memory_max` / `tasks_max` use; nil: the cgroup2 mount found in
+    /// /proc/self/mountinfo. Set by tests.
+    public var cgroupRoot: String?
 
     public init() {}
 

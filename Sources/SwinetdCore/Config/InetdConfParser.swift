@@ -184,6 +184,8 @@ struct ProtocolSpec: Sendable {
     var backlog: Int32
     var receiveBuffer: Int32?
     var sendBuffer: Int32?
+    /// Sandbox options (`tcp,private_tmp,protect_system=full`); docs/SANDBOX.md.
+    var sandbox = SandboxSpec()
 
     /// The transport and IP versions a protocol name stands for; nil for names swinetd does not know.
     static func transport(named name: String) -> (Transport, AddressFamilies?)? {
@@ -283,7 +285,9 @@ struct InetdEntryParser {
         let target = proto.flatMap { parseServiceField(serviceField, proto: $0, protocolName: protocolName) }
         let waitMode = parseWait(fields[3])
         let credentials = parseUser(fields[4])
-        let program = parseProgram(fields[5...], serviceField: serviceField, socketType: socketType, target: target)
+        let program = parseProgram(
+            fields[5...], serviceField: serviceField, socketType: socketType, target: target,
+            chroot: proto?.sandbox.chroot)
 
         guard let socketType, let proto, let target, var waitMode, let credentials, let program else { return nil }
         if case .tcpmux = target, !(socketType == .stream && proto.transport == .tcp && !waitMode.wait) {
@@ -314,10 +318,14 @@ struct InetdEntryParser {
             listeners = []
             tcpmuxRole = .target(name: targetName, sendsPlus: sendsPlus)
         }
+        guard let sandbox = resolveSandbox(proto.sandbox, program: program, credentials: credentials) else {
+            return nil
+        }
         var service = Service(
             name: name, location: location, socketType: socketType, protocolName: protocolName,
             listeners: withoutRepeats(listeners), wait: waitMode.wait, limits: waitMode.limits,
             credentials: credentials, program: program, tcpmux: tcpmuxRole)
+        service.sandbox = sandbox
         if options.libwrapClassic {
             // Debian's `inetd -l` / FreeBSD's `-w`: the daemon name is argv[0]'s basename, as tcpd
             // sees it; a builtin's is its service name.
@@ -360,10 +368,58 @@ struct InetdEntryParser {
             case "sndbuf": spec?.sendBuffer = parseProtocolOption(key, value, allowsSizeSuffix: true)
             case "backlog":
                 spec?.backlog = parseProtocolOption(key, value, allowsSizeSuffix: false) ?? options.defaultBacklog
+            case _ where SandboxSpec.attributeNames.contains(key):
+                parseSandboxOption(key, value, into: &spec)
             default: error(key.isEmpty ? "empty protocol option in \(field)" : "unknown protocol option \(key)")
             }
         }
         return spec
+    }
+
+    /// A sandbox option: `name=value`, lists separated by `:` (`capabilities=CAP_A:CAP_B`,
+    /// `system_call_filter=@system-service:~@mount`); a yes/no option alone means yes (`private_tmp`).
+    private mutating func parseSandboxOption(_ key: String, _ value: String?, into spec: inout ProtocolSpec?) {
+        let values: [String]
+        if let value {
+            values = value.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
+            if values.contains(where: \.isEmpty) {
+                return error("sandbox option \(key)=\(value) has an empty item (lists are separated by :)")
+            }
+        } else if SandboxSpec.booleanAttributes.contains(key) {
+            values = ["yes"]
+        } else {
+            return error("sandbox option \(key) needs a value (\(key)=VALUE)")
+        }
+        do throws(XinetdValueError) {
+            try spec?.sandbox.apply(key, values)
+        } catch {
+            self.error("sandbox option \(key): \(error.message)")
+        }
+    }
+
+    /// The sandbox of an entry, with the preset applied and the host checked; nil (errors reported)
+    /// when the service cannot have it.
+    private mutating func resolveSandbox(_ spec: SandboxSpec, program: ServerProgram, credentials: Credentials)
+        -> Sandbox?
+    {
+        guard !spec.isEmpty else { return Sandbox() }
+        guard case .external = program else {
+            warning("sandbox options ignored: internal services run inside swinetd, no program is started")
+            return Sandbox()
+        }
+        // The credentials are swinetd's own when it cannot switch user.
+        let runsAsRoot = credentials.uid == 0
+        let sandbox = spec.resolve(runsAsRoot: runsAsRoot)
+        var failed = false
+        for problem in SandboxCheck.problems(sandbox, credentials: credentials, options: options) {
+            if problem.isError {
+                error(problem.message)
+                failed = true
+            } else {
+                warning(problem.message)
+            }
+        }
+        return failed ? nil : sandbox
     }
 
     /// A positive number, with `k` (×1024) or `m` (×1048576) for buffer sizes.
@@ -603,8 +659,10 @@ struct InetdEntryParser {
         return Credentials(user: user.name, uid: user.uid, gid: gid, groups: groups, changeIdentity: true)
     }
 
+    /// With a `chroot` option the program is looked up inside the chroot, as the child will.
     private mutating func parseProgram(
-        _ fields: ArraySlice<String>, serviceField: String, socketType: SocketType?, target: ServiceTarget?
+        _ fields: ArraySlice<String>, serviceField: String, socketType: SocketType?, target: ServiceTarget?,
+        chroot: String? = nil
     ) -> ServerProgram? {
         let path = fields[fields.startIndex]
         let arguments = Array(fields.dropFirst())
@@ -626,8 +684,10 @@ struct InetdEntryParser {
             error("program \(path) must be an absolute path or internal")
             return nil
         }
-        if options.checkPrograms, let problem = Self.executableProblem(path) {
-            error("program \(path) \(problem)")
+        // A chroot that does not exist is reported on its own; the program cannot be looked up then.
+        let chrootUsable = chroot.map { SandboxCheck.directoryProblem($0) == nil } ?? true
+        if options.checkPrograms, chrootUsable, let problem = Self.executableProblem(Self.inside(chroot, path)) {
+            error("program \(path) \(problem)" + (chroot.map { " (inside chroot \($0))" } ?? ""))
         }
         guard !arguments.isEmpty else {
             let argv0 = String(path.split(separator: "/").last ?? Substring(path))
@@ -666,6 +726,12 @@ struct InetdEntryParser {
             return nil
         }
         return builtin
+    }
+
+    /// `path` as the host sees it when the child runs in `chroot`.
+    static func inside(_ chroot: String?, _ path: String) -> String {
+        guard let chroot, chroot != "/" else { return path }
+        return (chroot.hasSuffix("/") ? String(chroot.dropLast()) : chroot) + path
     }
 
     /// Why `path` cannot be run, or nil when it can.

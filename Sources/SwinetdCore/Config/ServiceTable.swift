@@ -3,7 +3,11 @@ public enum ServiceTable {
     public static func render(_ services: [Service], color: Bool = false) -> String {
         let header = ["SERVICE", "TYPE", "PROTO", "MODE", "USER", "PROGRAM", "LISTENS ON", "DEFINED AT"]
         var rows: [[String]] = [header]
+        // A sandboxed service gets a second, indented line with its effective sandbox (the preset
+        // expanded), so `swinetd check` shows what the child will get.
+        var notes: [String?] = [nil]
         for service in services {
+            notes.append(service.sandbox.isEmpty ? nil : "    sandbox: " + service.sandbox.summary)
             let mode = modeText(service)
             let program: String
             switch service.program {
@@ -44,6 +48,7 @@ public enum ServiceTable {
             }
             if color && index == 0 { line = "\u{1B}[1m" + line + "\u{1B}[0m" }
             out += line + "\n"
+            if let note = notes[index] { out += note + "\n" }
         }
         return out
     }

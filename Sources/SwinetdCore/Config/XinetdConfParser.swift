@@ -141,6 +141,8 @@ struct XinetdSpec {
     /// `deny_time` in seconds; nil inside: FOREVER.
     var denyTime: Int??
     var libwrap: String?
+    /// The sandbox attributes (docs/SANDBOX.md), combined with the preset once the user is known.
+    var sandbox = SandboxSpec()
     /// defaults only.
     var enabledIDs: Set<String>?
     var disabledIDs: Set<String> = []
@@ -180,6 +182,10 @@ struct XinetdSpecBuilder {
         "log_type", "log_on_success", "log_on_failure", "only_from", "no_access", "passenv", "disabled", "enabled",
         "instances", "bind", "interface", "per_source", "umask", "banner", "banner_success", "banner_fail",
         "groups", "cps", "max_load", "v6only",
+        // swinetd's sandbox attributes: a hardened default for every service is one line.
+        "chroot", "working_directory", "no_new_privileges", "capabilities", "private_tmp", "protect_system",
+        "read_write_paths", "private_network", "system_call_filter", "system_call_architectures", "memory_max",
+        "tasks_max", "hardened",
     ]
 
     static let serviceAttributes: Set<String> = [
@@ -188,6 +194,9 @@ struct XinetdSpecBuilder {
         "interface", "banner", "banner_success", "banner_fail", "env", "passenv", "only_from", "no_access",
         "access_times", "log_type", "log_on_success", "log_on_failure", "rlimit_as", "rlimit_cpu", "rlimit_data",
         "rlimit_rss", "rlimit_stack", "rlimit_files", "v6only", "deny_time", "libwrap",
+        "chroot", "working_directory", "no_new_privileges", "capabilities", "private_tmp", "protect_system",
+        "read_write_paths", "private_network", "system_call_filter", "system_call_architectures", "memory_max",
+        "tasks_max", "hardened",
     ]
 
     static let knownFlags: Set<String> = [
@@ -519,6 +528,12 @@ struct XinetdSpecBuilder {
             }
         case "libwrap":
             spec.libwrap = single(attribute)
+        case _ where SandboxSpec.attributeNames.contains(attribute.name):
+            do throws(XinetdValueError) {
+                try spec.sandbox.apply(attribute.name, values)
+            } catch {
+                self.error(attribute, error.message)
+            }
         case "enabled":
             spec.enabledIDs = Set(Self.combine(Array(spec.enabledIDs ?? []), values, op))
         case "disabled":

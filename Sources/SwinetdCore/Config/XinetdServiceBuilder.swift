@@ -115,7 +115,31 @@ struct XinetdServiceBuilder {
         } else if isSensor {
             service.flags.denyTimeSeconds = 0
         }
+        guard let sandbox = buildSandbox(program: program, credentials: credentials) else { return nil }
+        service.sandbox = sandbox
         return service
+    }
+
+    /// The sandbox with the preset applied and the host checked; nil (errors reported) when the
+    /// service cannot have what it asks for: it is then refused, never started without it.
+    private mutating func buildSandbox(program: ServerProgram, credentials: Credentials) -> Sandbox? {
+        guard !spec.sandbox.isEmpty else { return Sandbox() }
+        let own = SandboxSpec.attributeNames.filter { spec.ownAttributes.contains($0) }
+        guard case .external = program, spec.redirect == nil else {
+            if let first = own.first {
+                warning("\(own.joined(separator: ", ")) ignored: the service runs inside swinetd, no program is started", at: first)
+            }
+            return Sandbox()
+        }
+        // The credentials are swinetd's own when it cannot switch user.
+        let runsAsRoot = credentials.uid == 0
+        let sandbox = spec.sandbox.resolve(runsAsRoot: runsAsRoot)
+        for problem in SandboxCheck.problems(sandbox, credentials: credentials, options: options) {
+            // A value the preset chose is blamed on the `hardened` line.
+            let attribute = spec.locations[problem.attribute] != nil ? problem.attribute : "hardened"
+            if problem.isError { error(problem.message, at: attribute) } else { warning(problem.message, at: attribute) }
+        }
+        return hasErrors ? nil : sandbox
     }
 
     // MARK: Parts
@@ -188,8 +212,13 @@ struct XinetdServiceBuilder {
             error("service \(name): missing server")
             return nil
         }
-        if options.checkPrograms, let problem = Self.executableProblem(server) {
-            error("server \(server) \(problem)", at: "server")
+        // With chroot the child looks the program up inside it.
+        let chroot = spec.sandbox.chroot
+        let chrootUsable = chroot.map { SandboxCheck.directoryProblem($0) == nil } ?? true
+        if options.checkPrograms, chrootUsable,
+            let problem = Self.executableProblem(InetdEntryParser.inside(chroot, server))
+        {
+            error("server \(server) \(problem)" + (chroot.map { " (inside chroot \($0))" } ?? ""), at: "server")
         }
         if nameInArgs {
             guard let arguments = spec.serverArgs, !arguments.isEmpty else {

@@ -225,6 +225,7 @@ public struct Service: Hashable, Sendable {
     public var setup = ChildSetup()
     public var logging = LogSettings()
     public var flags = ServiceFlags()
+    public var sandbox = Sandbox()
     /// xinetd `redirect = host port`: relay connections in-process to this address; no program runs.
     public var redirect: RedirectTarget?
 

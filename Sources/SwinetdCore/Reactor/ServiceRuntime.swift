@@ -82,7 +82,11 @@ final class ServiceRuntime {
             plan = SpawnPlan(
                 path: path, arguments: arguments, credentials: service.credentials, setup: service.setup,
                 baseEnvironment: baseEnvironment, daemonEnvironment: supervisor.daemonEnvironment,
-                signalsToReset: supervisor.signalsToReset)
+                signalsToReset: supervisor.signalsToReset, sandbox: service.sandbox, serviceID: service.id,
+                cgroupRoot: supervisor.options.loadOptions.cgroupRoot)
+            if let problem = plan?.sandbox?.setupProblem {
+                logger.error("\(service.location): \(service.logName): sandbox: \(problem); connections are refused")
+            }
         } else {
             plan = nil
         }

@@ -290,6 +290,7 @@ public final class Supervisor {
             let service = runtime.service!
             text += "service \(service.logName) (\(service.location))\n"
             text += "  state: \(runtime.stateDescription)  children: \(runtime.liveChildren)  in-process: \(runtime.inProcessConnections)\n"
+            if !service.sandbox.isEmpty { text += "  sandbox: \(service.sandbox.summary)\n" }
             for listener in runtime.listeners {
                 text += "  listener: \(service.protocolName) \(listener.spec)\(listener.isOpen ? "" : " (not bound)")\(listener.isArmed ? "" : " (not watched)")\n"
             }

@@ -18,6 +18,11 @@ final class SpawnPlan {
     private let signalsToReset: UInt64
     private let setup: ChildSetup
     private let rlimits: [sw_rlimit]
+    /// chroot and working directory (sandbox attributes), as C strings; nil: none and `/`.
+    private let chrootDirectory: UnsafeMutablePointer<CChar>?
+    private let workingDirectory: UnsafeMutablePointer<CChar>?
+    /// nil: no sandbox steps at all (the plain spawn path).
+    let sandbox: SandboxPlan?
 
     /// The PATH a child gets when the daemon's environment is not kept.
     static let standardPath = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -25,9 +30,11 @@ final class SpawnPlan {
     /// - Parameters:
     ///   - baseEnvironment: the daemon-wide part (clean PATH, or the daemon's own with `-E`).
     ///   - daemonEnvironment: swinetd's own environment, the source of `passenv` names.
+    ///   - sandbox: the service's sandbox; `serviceID` names its cgroup, under `cgroupRoot` when given.
     init(
         path: String, arguments: [String], credentials: Credentials, setup: ChildSetup,
-        baseEnvironment: [String], daemonEnvironment: [String: String], signalsToReset: UInt64
+        baseEnvironment: [String], daemonEnvironment: [String: String], signalsToReset: UInt64,
+        sandbox: Sandbox = Sandbox(), serviceID: String = "", cgroupRoot: String? = nil
     ) {
         self.signalsToReset = signalsToReset
         self.path = strdup(path)
@@ -40,6 +47,14 @@ final class SpawnPlan {
         self.rlimits = setup.rlimits.map { limit in
             sw_rlimit(resource: Self.resourceNumber(limit.kind), soft: limit.soft, hard: limit.hard)
         }
+        self.chrootDirectory = sandbox.chroot.map { strdup($0) }
+        self.workingDirectory = sandbox.workingDirectory.map { strdup($0) }
+        let needsShimSteps = sandbox.needsMountNamespace || sandbox.privateNetwork || sandbox.capabilities != nil
+            || sandbox.noNewPrivileges || sandbox.usesSeccomp || sandbox.needsCgroup
+        self.sandbox =
+            needsShimSteps
+            ? SandboxPlan(sandbox: sandbox, credentials: credentials, serviceID: serviceID, cgroupRoot: cgroupRoot)
+            : nil
     }
 
     /// base, then passenv names from the daemon, then `env` entries; a later entry of the same
@@ -70,6 +85,8 @@ final class SpawnPlan {
     }
 
     deinit {
+        free(chrootDirectory)
+        free(workingDirectory)
         free(path)
         for pointer in argv { free(pointer) }
         for pointer in baseEnvironment { free(pointer) }
@@ -82,11 +99,14 @@ final class SpawnPlan {
         /// A pid exists (and must be reaped) when the child failed after clone.
         var pid: pid_t?
 
-        var description: String { "\(step): \(errnoDescription(errno))" }
+        /// errno 0: `step` is the whole explanation (a sandbox that could not be set up at load).
+        var description: String { errno == 0 ? step : "\(step): \(errnoDescription(errno))" }
     }
 
     /// Starts the program with `fd` as fds 0, 1 and 2 (and `extraFDs` from 3 on), adding `environment`.
     func spawn(fd: Int32, extraFDs: [Int32] = [], environment: [String]) -> Result<pid_t, Failure> {
+        // Never run a sandboxed service without its sandbox.
+        if let problem = sandbox?.setupProblem { return .failure(Failure(errno: 0, step: problem, pid: nil)) }
         let connectionEnvironment = environment.map { strdup($0) }
         defer { for pointer in connectionEnvironment { free(pointer) } }
         var envp: [UnsafeMutablePointer<CChar>?] = []
@@ -123,6 +143,9 @@ final class SpawnPlan {
                         attr.n_rlimits = Int32(limitBuffer.count)
                         attr.new_session = 1
                         attr.reset_signals = signalsToReset
+                        attr.chroot_dir = UnsafePointer(chrootDirectory)
+                        attr.cwd = UnsafePointer(workingDirectory)
+                        attr.sandbox = UnsafePointer(sandbox?.pointer)
                         return sw_spawn(&attr, &pid, &step)
                       }
                     }

@@ -59,7 +59,13 @@ enum Processes {
         "TZ=UTC",
         "HOME=/root",
         "SWINETD_TEST_MARKER=must-not-leak",
-    ]
+    ] + sanitizerOptions
+
+    /// ASAN_OPTIONS and friends of the test run, passed on to the daemons (Scripts/sanitizers.sh
+    /// sets them; in an ordinary run there are none and nothing changes).
+    static let sanitizerOptions: [String] = ["ASAN_OPTIONS", "TSAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS"].compactMap { name in
+        ProcessInfo.processInfo.environment[name].map { "\(name)=\($0)" }
+    }
 
     /// Starts `argv` with stdin on /dev/null and stdout/stderr appended to the given files.
     /// The child gets default signal dispositions and an empty mask unless `blockAllSignals`,
