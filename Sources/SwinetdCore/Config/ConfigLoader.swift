@@ -195,6 +195,7 @@ public enum ConfigLoader {
 
         /// Refuses entries that clash with an earlier one, and adds the tcpmux service that targets need.
         func checkAcrossFiles(_ configuration: inout LoadedConfiguration) {
+            refuseRootServicesFromUnsafeFiles(&configuration)
             refuseClashes(in: &configuration, keys: \.tcpmuxNameKeys) { _, later, earlier in
                 "tcpmux target \(later.name) has the same name as \(earlier.name) at \(earlier.location) "
                     + "(tcpmux names ignore case)"
@@ -205,6 +206,32 @@ public enum ConfigLoader {
                     + "at \(earlier.location)"
             }
             ListenerConflicts.refuseOverlaps(in: &configuration)
+        }
+
+        /// A file anyone can write decides what runs as root: warn about it, and refuse its
+        /// services that would run as root (when swinetd is root; otherwise they run as swinetd).
+        private func refuseRootServicesFromUnsafeFiles(_ configuration: inout LoadedConfiguration) {
+            var reasons: [String: String?] = [:]
+            func reason(_ file: String) -> String? {
+                if let known = reasons[file] { return known }
+                let found = ConfigFile.unsafeReason(file, daemonUID: options.daemonUID)
+                reasons[file] = found
+                if let found {
+                    configuration.diagnostics.append(
+                        Diagnostic(
+                            .warning, ConfigLocation(file: file, line: 0),
+                            "\(file) \(found): whoever can write it decides what swinetd runs; services in it that would run as root are refused"))
+                }
+                return found
+            }
+            configuration.services.removeAll { service in
+                guard let why = reason(service.location.file), service.credentials.changeIdentity,
+                    service.credentials.uid == 0
+                else { return false }
+                configuration.diagnostics.append(
+                    Diagnostic(.error, service.location, "\(service.name): runs as root but its file \(why)"))
+                return true
+            }
         }
 
         /// Keeps the first service to claim each key; a later one claiming any taken key is refused.
@@ -279,11 +306,17 @@ enum ConfigFile {
         }
     }
 
-    /// The whole file, however large.
+    /// The whole file, however large. Only regular files: opening is non-blocking, so a FIFO
+    /// planted as a configuration file is refused instead of hanging the daemon or `check`.
     static func read(_ path: String) -> Result<[UInt8], SystemError> {
-        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
         guard descriptor >= 0 else { return .failure(SystemError("open")) }
         defer { close(descriptor) }
+        var status = stat()
+        guard fstat(descriptor, &status) == 0 else { return .failure(SystemError("fstat")) }
+        guard status.st_mode & S_IFMT == S_IFREG else {
+            return .failure(SystemError("open (not a regular file)", errno: EINVAL))
+        }
         var bytes: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 65536)
         while true {
@@ -296,6 +329,16 @@ enum ConfigFile {
                 return .failure(SystemError("read"))
             }
         }
+    }
+
+    /// Why a configuration file is not trustworthy, or nil: anyone may write it, or it belongs to
+    /// someone other than root or swinetd's own user (xinetd warns about both).
+    static func unsafeReason(_ path: String, daemonUID: UInt32) -> String? {
+        var status = stat()
+        guard stat(path, &status) == 0 else { return nil }
+        if status.st_mode & S_IWOTH != 0 { return "is world-writable" }
+        if status.st_uid != 0 && status.st_uid != daemonUID { return "is owned by uid \(status.st_uid), not root" }
+        return nil
     }
 
     /// The entry names in a directory, as bytes, without `.` and `..`.

@@ -76,7 +76,8 @@ enum LogTime {
 }
 
 /// Makes a peer-supplied or otherwise untrusted string safe for one log line: printable ASCII kept,
-/// everything else as `\xNN`, and at most `limit` bytes of input shown.
+/// everything else as `\xNN`, and at most `limit` bytes of input shown. Blanks, `=` and `"` are
+/// escaped too, so the text can never pose as another `key=value` field of the line.
 public func sanitizedForLog(_ bytes: some Collection<UInt8>, limit: Int = 256) -> String {
     var out = ""
     var count = 0
@@ -86,7 +87,7 @@ public func sanitizedForLog(_ bytes: some Collection<UInt8>, limit: Int = 256) -
             break
         }
         count += 1
-        if byte >= 0x20, byte < 0x7f, byte != UInt8(ascii: "\\") {
+        if byte > 0x20, byte < 0x7f, byte != UInt8(ascii: "\\"), byte != UInt8(ascii: "="), byte != UInt8(ascii: "\"") {
             out.unicodeScalars.append(Unicode.Scalar(byte))
         } else {
             let hex = String(byte, radix: 16)

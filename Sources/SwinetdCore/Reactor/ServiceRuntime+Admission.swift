@@ -127,6 +127,9 @@ extension ServiceRuntime {
     }
 
     private func serve(fd: Int32, peer: PeerInfo, facts: ClientFacts, viaTCPMux: Bool) {
+        let answersPlus: Bool
+        if viaTCPMux, case .target(_, true) = service.tcpmux { answersPlus = true } else { answersPlus = false }
+        if answersPlus && (service.redirect != nil || service.builtin != nil) { sendText("+Go\r\n", to: fd) }
         if let target = service.redirect {
             RedirectRelay.start(fd: fd, peer: peer, target: target, runtime: self)
             return
@@ -146,7 +149,7 @@ extension ServiceRuntime {
         }
         if viaTCPMux {
             Socket.setBlocking(fd, true)
-            if case .target(_, true) = service.tcpmux { sendText("+Go\r\n", to: fd) }
+            if answersPlus { sendText("+Go\r\n", to: fd) }
         }
         spawnConnection(fd: fd, peer: peer, user: facts.user)
     }

@@ -44,6 +44,10 @@ final class ServiceRuntime {
     /// The child that owns the socket of a `wait` service.
     private var waitChild: pid_t?
     private var retired = false
+    /// Seconds of the current back-off after a wait service's program failed to start.
+    private var waitFailureBackoff: Double = 0
+    /// Listeners stay unwatched until then (monotonic ns); 0: no back-off.
+    private var notBeforeNanoseconds: Int64 = 0
     private var lastAcceptErrorLog: Int64 = 0
     private var acceptBackoff: ReactorTimer?
     /// In-process connections of this service (builtins).
@@ -128,7 +132,8 @@ final class ServiceRuntime {
     /// excess connections wait in the backlog).
     private func updateArming(_ listener: Listener) {
         let atCap = service.limits.maxChildren.map { liveChildren + inProcessConnections >= $0 } ?? false
-        if retired || isPaused || waitChild != nil || (atCap && service.builtin == nil) {
+        let backingOff = notBeforeNanoseconds > monotonicNanoseconds()
+        if retired || isPaused || waitChild != nil || backingOff || (atCap && service.builtin == nil) {
             listener.disarm(reactor)
         } else {
             listener.arm(reactor)
@@ -407,8 +412,16 @@ final class ServiceRuntime {
         for other in listeners { other.disarm(reactor) }
         if let pid = spawnWaitChild(fd: listener.fd, peer: peer) {
             waitChild = pid
+            waitFailureBackoff = 0
         } else {
-            updateArmingAll()
+            // The program could not be started and the socket is still readable: retrying at once
+            // would storm. Back off, 1 s doubling to 60 s, until a start succeeds.
+            waitFailureBackoff = min(max(waitFailureBackoff * 2, 1), 60)
+            notBeforeNanoseconds = monotonicNanoseconds() + Int64(waitFailureBackoff * 1e9)
+            reactor.schedule(after: waitFailureBackoff) { [weak self] in
+                guard let self, !self.retired else { return }
+                self.updateArmingAll()
+            }
         }
     }
 

@@ -97,7 +97,7 @@ public final class Supervisor {
             byName[String(entry[..<equals])] = String(entry[entry.index(after: equals)...])
         }
         daemonEnvironment = byName
-        baseEnvironment = options.keepEnvironment ? inherited : [SpawnPlan.standardPath]
+        baseEnvironment = options.keepEnvironment ? inherited.filter(SpawnPlan.isSafeToKeep) : [SpawnPlan.standardPath]
     }
 
     deinit { scratch.deallocate() }

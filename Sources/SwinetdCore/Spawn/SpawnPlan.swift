@@ -24,6 +24,19 @@ final class SpawnPlan {
     /// nil: no sandbox steps at all (the plain spawn path).
     let sandbox: SandboxPlan?
 
+    /// Variables the dynamic loader and libc act on (glibc's list for set-uid programs): never
+    /// passed on from swinetd's own environment with `-E`, since the child may run as another
+    /// user. `env`/`passenv` lines can still set them on purpose.
+    static let loaderVariables: Set<String> = [
+        "GCONV_PATH", "GETCONF_DIR", "HOSTALIASES", "LOCALDOMAIN", "LOCPATH", "MALLOC_TRACE", "NIS_PATH",
+        "NLSPATH", "RESOLV_HOST_CONF", "RES_OPTIONS", "TMPDIR", "TZDIR", "IFS", "ENV", "BASH_ENV",
+    ]
+
+    static func isSafeToKeep(_ entry: String) -> Bool {
+        let name = String(entry.prefix { $0 != "=" })
+        return !name.hasPrefix("LD_") && !name.hasPrefix("MALLOC_") && !loaderVariables.contains(name)
+    }
+
     /// The PATH a child gets when the daemon's environment is not kept.
     static let standardPath = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 

@@ -18,13 +18,38 @@ enum Binaries {
     }()
 
     static var swinetd: String { directory + "/swinetd" }
-    static var probe: String { directory + "/swinetd-probe" }
+    static var probe: String { outsideTemporaryDirectories.probe }
 
     /// Tests/helpers, found from this source file's location.
-    static let helpers: String = {
+    static var helpers: String { outsideTemporaryDirectories.helpers }
+
+    private static let sourceHelpers: String = {
         let here = #filePath  // .../Tests/SwinetdIntegrationTests/Support/Processes.swift
         let tests = ((here as NSString).deletingLastPathComponent as NSString).deletingLastPathComponent
         return ((tests as NSString).deletingLastPathComponent as NSString).appendingPathComponent("helpers")
+    }()
+
+    /// What children run must not live under /tmp or /var/tmp: a `private_tmp` sandbox mounts empty
+    /// directories there, and CI may check the project out under /tmp. Then the probe and the
+    /// helper scripts are copied once to /run/swinetd-tests-PID (removed at exit by nobody: /run
+    /// is a tmpfs) and used from there.
+    private static let outsideTemporaryDirectories: (probe: String, helpers: String) = {
+        let builtProbe = directory + "/swinetd-probe"
+        let underTemp = { (path: String) in path.hasPrefix("/tmp/") || path.hasPrefix("/var/tmp/") }
+        guard underTemp(builtProbe) || underTemp(sourceHelpers) else { return (builtProbe, sourceHelpers) }
+        let stable = "/run/swinetd-tests-\(getpid())"
+        let files = FileManager.default
+        try? files.removeItem(atPath: stable)
+        do {
+            try files.createDirectory(atPath: stable, withIntermediateDirectories: true)
+            chmod(stable, 0o755)
+            try files.copyItem(atPath: builtProbe, toPath: stable + "/swinetd-probe")
+            try files.copyItem(atPath: sourceHelpers, toPath: stable + "/helpers")
+            chmod(stable + "/helpers", 0o755)
+            return (stable + "/swinetd-probe", stable + "/helpers")
+        } catch {
+            return (builtProbe, sourceHelpers)
+        }
     }()
 }
 
