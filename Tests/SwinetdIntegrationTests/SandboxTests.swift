@@ -22,7 +22,9 @@ extension Integration {
             let path: String
 
             init() throws {
-                var template = Array((Binaries.directory + "/sandbox-it.XXXXXX").utf8CString)
+                // Neither under /tmp (private_tmp hides it; CI may check out under /tmp) nor under
+                // /usr or /etc (protect_system): /run.
+                var template = Array("/run/swinetd-sandbox-it.XXXXXX".utf8CString)
                 guard let made = mkdtemp(&template) else { throw HarnessError("mkdtemp failed") }
                 path = String(cString: made)
                 chmod(path, 0o755)
