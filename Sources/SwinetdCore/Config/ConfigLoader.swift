@@ -308,7 +308,7 @@ enum ConfigFile {
 
     /// The whole file, however large. Only regular files: opening is non-blocking, so a FIFO
     /// planted as a configuration file is refused instead of hanging the daemon or `check`.
-    static func read(_ path: String) -> Result<[UInt8], SystemError> {
+    static func read(_ path: String, maxSize: Int = .max) -> Result<[UInt8], SystemError> {
         let descriptor = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
         guard descriptor >= 0 else { return .failure(SystemError("open")) }
         defer { close(descriptor) }
@@ -317,12 +317,15 @@ enum ConfigFile {
         guard status.st_mode & S_IFMT == S_IFREG else {
             return .failure(SystemError("open (not a regular file)", errno: EINVAL))
         }
+        let tooLarge = SystemError("read (larger than \(maxSize) bytes)", errno: EFBIG)
+        guard Int(status.st_size) <= maxSize else { return .failure(tooLarge) }
         var bytes: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 65536)
         while true {
             let count = chunk.withUnsafeMutableBytes { Glibc.read(descriptor, $0.baseAddress, $0.count) }
             if count > 0 {
                 bytes += chunk[..<count]
+                if bytes.count > maxSize { return .failure(tooLarge) }
             } else if count == 0 {
                 return .success(bytes)
             } else if errno != EINTR {

@@ -40,30 +40,12 @@ extension TCPWrappers {
     /// How deep `/file` patterns may refer to further `/file` patterns.
     static let maxFileDepth = 8
 
-    /// Reads a regular file whole. ENOENT is `.missing`.
+    /// Reads a regular file whole (at most `maxFileSize` bytes). ENOENT is `.missing`.
     static func readFile(_ path: String) -> FileContents {
-        let descriptor = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
-        guard descriptor >= 0 else {
-            let code = errno
-            return code == ENOENT ? .missing : .failed("cannot open \(path): \(errnoDescription(code))")
-        }
-        defer { close(descriptor) }
-        var status = stat()
-        guard fstat(descriptor, &status) == 0 else { return .failed("cannot stat \(path): \(errnoDescription(errno))") }
-        guard status.st_mode & S_IFMT == S_IFREG else { return .failed("\(path) is not a regular file") }
-        guard Int(status.st_size) <= maxFileSize else { return .failed("\(path) is larger than \(maxFileSize) bytes") }
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let count = chunk.withUnsafeMutableBytes { Glibc.read(descriptor, $0.baseAddress, $0.count) }
-            if count > 0 {
-                bytes += chunk[..<count]
-                if bytes.count > maxFileSize { return .failed("\(path) is larger than \(maxFileSize) bytes") }
-            } else if count == 0 {
-                return .bytes(bytes)
-            } else if errno != EINTR {
-                return .failed("cannot read \(path): \(errnoDescription(errno))")
-            }
+        switch ConfigFile.read(path, maxSize: maxFileSize) {
+        case .success(let bytes): return .bytes(bytes)
+        case .failure(let failure) where failure.errno == ENOENT: return .missing
+        case .failure(let failure): return .failed("cannot read \(path): \(failure)")
         }
     }
 
