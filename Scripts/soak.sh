@@ -105,6 +105,9 @@ round() {
     done
 }
 
+# What is measured: the tree now and the binary (which may be older than the tree).
+TREE="$(git rev-parse --short HEAD 2>/dev/null)$(git diff --quiet HEAD -- Sources 2>/dev/null || echo '+dirty')"
+BINARY="$SWINETD, built $(date -u -r "$SWINETD" +%Y-%m-%dT%H:%M:%SZ), sha256 $(sha256sum "$SWINETD" | cut -c1-12)"
 START=$(date -u +%Y-%m-%dT%H:%M:%SZ); T0=$(date +%s)
 echo "soak: swinetd pid $PID, $TOTAL connections, sample every $SAMPLE; output in $OUT"
 echo "connections,seconds,zombies,fds,threads,rss_kib,hwm_kib" >"$OUT/samples.csv"
@@ -125,7 +128,9 @@ END=$(date -u +%Y-%m-%dT%H:%M:%SZ); ELAPSED=$(( $(date +%s) - T0 ))
 kill -USR1 "$PID"; sleep 0.5
 
 echo
-echo "== soak $START .. $END ($ELAPSED s), swinetd $("$SWINETD" --version 2>/dev/null), commit $(git rev-parse --short HEAD 2>/dev/null)$(git diff --quiet -- Sources 2>/dev/null || echo '+dirty')"
+echo "== soak $START .. $END ($ELAPSED s), swinetd $("$SWINETD" --version 2>/dev/null), tree $TREE at start"
+echo "  binary: $BINARY"
+echo "  mix per round: spawn ${SPAWN_S} s, echo/daytime/onlyfrom/tcpd ${OTHER_S} s each, 8 connload threads"
 for k in spawn echo daytime onlyfrom tcpd; do echo "  $k: served ${OK[$k]}, closed/failed ${ERR[$k]}"; done
 echo "  total: $DONE connections"
 echo "  samples (connections,seconds,zombies,fds,threads,rss_kib,hwm_kib):"
