@@ -70,7 +70,6 @@ int main(int argc, char **argv) {
   for (int i = 0; i < extra; i++) socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   char *progs[2] = { argv[3], argv[5] };
   int lfd[2] = { listener(atoi(argv[2])), listener(atoi(argv[4])) };
-  close(placeholder);
   int ep = epoll_create1(EPOLL_CLOEXEC);
   for (int i = 0; i < 2; i++) {
     struct epoll_event ev = { .events = EPOLLIN, .data.u64 = TAG_LISTEN | ((unsigned long long)i << 8) };
@@ -86,9 +85,11 @@ int main(int argc, char **argv) {
   posix_spawnattr_t attr; posix_spawnattr_init(&attr);
   sigset_t none; sigemptyset(&none);
   posix_spawnattr_setsigmask(&attr, &none); posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK);
+  close(placeholder);  /* last: nothing of the setup may land on fd 3 */
   struct epoll_event evs[128];
   for (;;) {
     int n = epoll_wait(ep, evs, 128, -1);
+    if (n < 0 && errno != EINTR) { perror("epoll_wait"); return 1; }
     for (int e = 0; e < n; e++) {
       unsigned long long d = evs[e].data.u64, tag = d & 0xff;
       if (tag == TAG_LISTEN) {

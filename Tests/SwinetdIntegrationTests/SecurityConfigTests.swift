@@ -19,7 +19,7 @@ extension Integration {
             }
         }
 
-        static func check(_ paths: [String], prefix: [String] = [], timeout: Double = 30) throws -> Processes.CommandResult {
+        static func check(_ paths: [String], prefix: [String] = [], timeout: Double = 120) throws -> Processes.CommandResult {
             try Processes.run(prefix + [Binaries.swinetd, "check", "--quiet"] + paths.flatMap { ["-f", $0] }, timeout: timeout)
         }
 
@@ -81,7 +81,7 @@ extension Integration {
 
             let check = try Self.check([inetdFile, xinetdFile])
             #expect(check.stdout.contains("3 services"), "\(check.status) \(check.stdout) \(check.stderr.prefix(500))")
-            let daemon = try Daemon(config: "", arguments: ["-f", inetdFile], readyTimeout: 30)
+            let daemon = try Daemon(config: "", arguments: ["-f", inetdFile], readyTimeout: 90)
             defer { daemon.stop() }
             #expect(try TCP.exchange("127.0.0.1", port, send: Array("big\n".utf8)).text == "big\n")
             #expect(daemon.log.utf8.count < 64 << 10, "the log took \(daemon.log.utf8.count) bytes")
