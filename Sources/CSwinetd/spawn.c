@@ -23,6 +23,10 @@
 #include <net/if.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdatomic.h>
+#include <pthread.h>
+#include <sys/wait.h>
+#include <linux/close_range.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -59,9 +63,30 @@ struct sw_mount_attr { uint64_t attr_set, attr_clr, propagation, userns_fd; };
 _Static_assert(sizeof(sw_bpf_insn) == sizeof(struct sock_filter), "sw_bpf_insn must match struct sock_filter");
 
 #define SW_STACK_SIZE (64 * 1024)
+#define SW_P_PIDFD 3             /* idtype_t P_PIDFD (Linux 5.4), which older glibc lacks */
+
+/* ---- Descriptor slots: how a child avoids copying the daemon's descriptor table. ----
+ *
+ * A plain clone copies every descriptor the daemon holds (one per listener, one pidfd per live
+ * child) and the child then closes them all: O(daemon fds) per spawn, 0.29x the spawn rate with
+ * 10,000 services. Instead the child shares the table (CLONE_FILES) and its first step is
+ * close_range(slots_end, ~0, CLOSE_RANGE_UNSHARE), which gives it a private copy of only the
+ * descriptors below slots_end. For that, the parent parks the child's descriptors in a group of
+ * slots: a block of low descriptors reserved at start-up, each holding /dev/null until a spawn
+ * dup3()s its sockets there (atomically, so nothing else can take the number meanwhile). Each
+ * spawning thread claims its own group. Without free slots (a tiny RLIMIT_NOFILE, more fds than a
+ * group holds) or on kernels without CLOSE_RANGE_UNSHARE, the plain clone is used. */
+#define SW_SLOT_GROUP 8          /* 0-2 and up to 5 extra descriptors */
+static int slot_base = -1, slot_groups, slots_end, slot_devnull = -1;
+static _Atomic uint64_t slot_busy;           /* bit g: group g is in use */
+static _Atomic int share_files;              /* 1: CLONE_FILES + unshare works */
+static _Atomic int use_pidfd = 1;            /* 0 once the kernel refused CLONE_PIDFD */
+static int restore_nofile;                   /* 1: children get original_nofile back */
+static struct { uint64_t cur, max; } original_nofile;
 
 typedef struct {
     const sw_spawn_attr *attr;
+    int unshare_below;       /* > 0: the child shares our table until close_range(this, ~0, UNSHARE) */
     int err;                 /* written by the child before it dies; read by the parent after vfork resumes */
     const char *step;
     const char *path;        /* the path a failed mount step was about, or NULL */
@@ -213,6 +238,13 @@ static int child_main(void *arg) {
     /* 2a. The service's cgroup, while still root and before anything below moves the root. */
     if (sb && join_cgroup(sb) < 0) FAIL("cgroup");
 
+    /* 2b. A private descriptor table holding only the low descriptors (see "Descriptor slots").
+     *     Until here nothing touched a descriptor: the table is still the daemon's. */
+    if (ctx->unshare_below > 0 && raw(SYS_close_range, ctx->unshare_below, ~0U, CLOSE_RANGE_UNSHARE, 0) < 0)
+        FAIL("close_range(UNSHARE)");
+    /* The daemon raised its own descriptor limit (pidfds); children get the limit it was given. */
+    if (restore_nofile && raw(SYS_prlimit64, 0, RLIMIT_NOFILE, (long)&original_nofile, 0) < 0) FAIL("setrlimit");
+
     /* 3. Limits, priority, umask: before dropping privileges, so hard limits can be raised. */
     for (int i = 0; i < a->n_rlimits; i++) {
         struct { uint64_t cur, max; } lim = { a->rlimits[i].soft, a->rlimits[i].hard };
@@ -313,21 +345,155 @@ uint64_t sw_non_default_signals(void) {
     return mask;
 }
 
-int sw_spawn(const sw_spawn_attr *attr, pid_t *pid, const char **failed_step) {
+int sw_spawn_setup(int groups) {
+    /* One descriptor per live child (its pidfd): allow as many as the hard limit does. */
+    struct rlimit lim;
+    if (getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur < lim.rlim_max) {
+        rlim_t want = lim.rlim_max > (1 << 20) ? (1 << 20) : lim.rlim_max;
+        if (want > lim.rlim_cur) {
+            original_nofile.cur = lim.rlim_cur;
+            original_nofile.max = lim.rlim_max;
+            lim.rlim_cur = want;
+            if (setrlimit(RLIMIT_NOFILE, &lim) == 0) restore_nofile = 1;
+        }
+    }
+    if (groups < 1) groups = 1;
+    if (groups > 64) groups = 64;
+    int n = groups * SW_SLOT_GROUP;
+    if (getrlimit(RLIMIT_NOFILE, &lim) != 0) return errno;
+    slot_devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+    if (slot_devnull < 0) return errno;
+    /* The first free run of n descriptors from 3 up, so the block leaves no gap below it. */
+    for (int base = 3; (rlim_t)(base + n) <= lim.rlim_cur && base < 4096; base++) {
+        int busy = -1;
+        for (int fd = base; fd < base + n && busy < 0; fd++)
+            if (fcntl(fd, F_GETFD) >= 0 || errno != EBADF) busy = fd;
+        if (busy >= 0) { base = busy; continue; }
+        int placed = 0;
+        while (placed < n && dup3(slot_devnull, base + placed, O_CLOEXEC) == base + placed) placed++;
+        if (placed < n) {
+            int err = errno;
+            while (placed > 0) close(base + --placed);
+            return err;
+        }
+        slot_base = base;
+        slot_groups = groups;
+        slots_end = base + n;
+        /* Kernels before 5.9 refuse CLOSE_RANGE_UNSHARE: the first spawn finds out and turns this off. */
+        share_files = 1;
+        return 0;
+    }
+    return EMFILE;
+}
+
+static int claim_slot_group(void) {
+    uint64_t busy = atomic_load(&slot_busy);
+    for (;;) {
+        int g = 0;
+        while (g < slot_groups && (busy & (1ULL << g))) g++;
+        if (g == slot_groups) return -1;
+        if (atomic_compare_exchange_weak(&slot_busy, &busy, busy | (1ULL << g))) return g;
+    }
+}
+
+static void release_slot_group(int g, int used) {
+    int first = slot_base + g * SW_SLOT_GROUP;
+    for (int i = 0; i < used; i++) dup3(slot_devnull, first + i, O_CLOEXEC);  /* drops the parked fd */
+    atomic_fetch_and(&slot_busy, ~(1ULL << g));
+}
+
+/* One clone; the child runs child_main. Returns the pid or -1 with errno. */
+static pid_t clone_child(sw_child_ctx *ctx, void *stack, int with_pidfd, int *pidfd) {
+    int flags = CLONE_VM | CLONE_VFORK;
+    if (ctx->unshare_below > 0) flags |= CLONE_FILES;
+    /* A child with a pidfd is reaped through it, exactly that child: O(1) whatever the number of
+     * children, where waitpid(-1) walks the list of all of them. It still has SIGCHLD as its exit
+     * signal: an ordinary child in every respect. */
+    flags |= SIGCHLD | (with_pidfd ? CLONE_PIDFD : 0);
+    ctx->err = 0;
+    ctx->step = NULL;
+    ctx->path = NULL;
+    /* No signal handler may run in the child while it shares our memory. */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    pid_t child = clone(child_main, (char *)stack + SW_STACK_SIZE, flags, ctx, pidfd);
+    int clone_errno = errno;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    errno = clone_errno;
+    return child;
+}
+
+/* Reaps a child that failed at a step we retry differently; it has exited (vfork returned). */
+static void discard_child(pid_t child, int pidfd) {
+    siginfo_t info;
+    if (pidfd >= 0) {
+        syscall(SYS_waitid, SW_P_PIDFD, pidfd, &info, WEXITED | __WALL, NULL);
+        close(pidfd);
+    } else {
+        waitid(P_PID, (id_t)child, &info, WEXITED | __WALL);
+    }
+}
+
+int sw_spawn(const sw_spawn_attr *attr, pid_t *pid, int *pidfd, const char **failed_step) {
     static __thread void *stack;
     if (!stack) {
         stack = mmap(NULL, SW_STACK_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
         if (stack == MAP_FAILED) { stack = NULL; *failed_step = "mmap"; return errno; }
     }
-    sw_child_ctx ctx = { attr, 0, NULL, NULL };
+    *pidfd = -1;
 
-    /* No signal handler may run in the child while it shares our memory. */
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
-    int child = clone(child_main, (char *)stack + SW_STACK_SIZE, CLONE_VM | CLONE_VFORK | SIGCHLD, &ctx);
+    /* Park the child's descriptors in a slot group when one is free and large enough. */
+    sw_spawn_attr parked = *attr;
+    int parked_fds[SW_SLOT_GROUP];
+    int group = -1, used = 0;
+    if (atomic_load(&share_files) && 3 + attr->n_extra_fds <= SW_SLOT_GROUP) group = claim_slot_group();
+    if (group >= 0) {
+        int first = slot_base + group * SW_SLOT_GROUP;
+        int sources[3] = { attr->fd0, attr->fd1, attr->fd2 };
+        int targets[3];
+        for (int i = 0; i < 3 && group >= 0; i++) {
+            int same = -1;
+            for (int j = 0; j < i; j++) if (sources[j] == sources[i]) same = j;
+            if (same >= 0) { targets[i] = targets[same]; continue; }
+            if (dup3(sources[i], first + used, O_CLOEXEC) < 0) { release_slot_group(group, used); group = -1; break; }
+            targets[i] = first + used++;
+        }
+        for (int i = 0; group >= 0 && i < attr->n_extra_fds; i++) {
+            if (dup3(attr->extra_fds[i], first + used, O_CLOEXEC) < 0) { release_slot_group(group, used); group = -1; break; }
+            parked_fds[i] = first + used++;
+        }
+        if (group >= 0) {
+            parked.fd0 = targets[0];
+            parked.fd1 = targets[1];
+            parked.fd2 = targets[2];
+            parked.extra_fds = attr->n_extra_fds ? parked_fds : NULL;
+        }
+    }
+
+    sw_child_ctx ctx = { group >= 0 ? &parked : attr, group >= 0 ? slots_end : 0, 0, NULL, NULL };
+    int with_pidfd = atomic_load(&use_pidfd);
+    pid_t child = clone_child(&ctx, stack, with_pidfd, pidfd);
+    if (child < 0 && with_pidfd && errno == EINVAL) {
+        /* A kernel before 5.2: no CLONE_PIDFD. Reap with SIGCHLD from now on. */
+        atomic_store(&use_pidfd, 0);
+        child = clone_child(&ctx, stack, 0, pidfd);
+    } else if (child < 0 && with_pidfd && (errno == EMFILE || errno == ENFILE)) {
+        /* No descriptor left for a pidfd: this child is reaped through SIGCHLD instead. */
+        child = clone_child(&ctx, stack, 0, pidfd);
+    }
+    if (child > 0 && ctx.err && ctx.unshare_below > 0 && ctx.step && !strcmp(ctx.step, "close_range(UNSHARE)")) {
+        /* A kernel before 5.9: no partial unshare. Copy whole tables from now on. */
+        discard_child(child, with_pidfd ? *pidfd : -1);
+        *pidfd = -1;
+        atomic_store(&share_files, 0);
+        ctx.attr = attr;
+        ctx.unshare_below = 0;
+        child = clone_child(&ctx, stack, atomic_load(&use_pidfd), pidfd);
+    }
     int clone_errno = errno;
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (group >= 0) release_slot_group(group, used);
+    if (child < 0) *pidfd = -1;
 
     if (child < 0) { *failed_step = "clone"; return clone_errno; }
     *pid = child;
@@ -343,4 +509,17 @@ int sw_spawn(const sw_spawn_attr *attr, pid_t *pid, const char **failed_step) {
         return ctx.err;
     }
     return 0;
+}
+
+int sw_pidfd_reap(int pidfd, int *wstatus) {
+    siginfo_t info;
+    memset(&info, 0, sizeof info);
+    if (syscall(SYS_waitid, SW_P_PIDFD, pidfd, &info, WEXITED | WNOHANG | __WALL, NULL) < 0) return -1;
+    if (info.si_pid == 0) return 0;
+    switch (info.si_code) {
+    case CLD_EXITED: *wstatus = (info.si_status & 0xff) << 8; break;
+    case CLD_DUMPED: *wstatus = (info.si_status & 0x7f) | 0x80; break;
+    default: *wstatus = info.si_status & 0x7f; break;
+    }
+    return 1;
 }

@@ -52,9 +52,9 @@ final class TemporaryDirectory {
     private static func remove(_ path: String) {
         if let stream = opendir(path) {
             while let entry = readdir(stream) {
-                let name = withUnsafeBytes(of: entry.pointee.d_name) {
-                    String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self)
-                }
+                // Read d_name in place: a readdir record may end before the 256-byte field does.
+                let offset = MemoryLayout<dirent>.offset(of: \dirent.d_name)!
+                let name = String(cString: (UnsafeRawPointer(entry) + offset).assumingMemoryBound(to: CChar.self))
                 guard name != ".", name != ".." else { continue }
                 let child = path + "/" + name
                 if entry.pointee.d_type == UInt8(DT_DIR) { remove(child) } else { unlink(child) }

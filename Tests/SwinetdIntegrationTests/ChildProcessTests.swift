@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import Synchronization
 import Testing
 
 /// What a spawned child gets: descriptors, environment, session, signals, umask, identity, argv;
@@ -102,6 +103,49 @@ extension Integration {
             #expect(report["SigBlk"] == "0000000000000000")
             // SIGCHLD was ignored at exec too: the daemon must still see its children exit.
             #expect(daemon.waitForLog("EXIT: \(port) status=0 pid=\(report.pid ?? -1)", timeout: 3), "\(daemon.log)")
+        }
+
+        /// The spawn shim parks each child's socket in a low descriptor slot and the child keeps a
+        /// private copy of only the low descriptors (spawn.c, "Descriptor slots"). With many
+        /// listeners and live children (one pidfd each) in the daemon and 16 clients at once on two
+        /// spawn threads, every child still gets exactly fds 0-2, and they are its own connection
+        /// (not a neighbour's parked in the next slot). Children get the descriptor limit the
+        /// daemon was started with, not the one it raised for itself.
+        @Test func childrenGetOnlyTheirOwnSocketWhileTheDaemonHoldsManyDescriptors() throws {
+            let report = Ports.free()
+            let sleeper = Ports.free()
+            let sockets = try TempDir()
+            var config = """
+                127.0.0.1:\(report) stream tcp nowait root PROBE probe report
+                127.0.0.1:\(sleeper) stream tcp nowait root PROBE probe sleep 30
+
+                """
+            for i in 0..<60 { config += "\(sockets.path)/s\(i).sock stream unix nowait root /bin/true true\n" }
+            let daemon = try Daemon(config: config, launcher: .prefix(["/usr/bin/prlimit", "--nofile=1000:8192"]))
+            defer { daemon.stop() }
+            let limits = Files.read("/proc/\(daemon.pid)/limits")
+            #expect(limits.split(separator: "\n").contains { $0.hasPrefix("Max open files") && $0.contains("8192                 8192") },
+                    "the daemon keeps its soft limit at the hard one for pidfds:\n\(limits)")
+
+            let sleepers = try (0..<40).map { _ in try Connection.tcp("127.0.0.1", sleeper) }
+            defer { for connection in sleepers { connection.close() } }
+            #expect(daemon.waitForLog("START: \(sleeper) ", count: 40, timeout: 10))
+            #expect(ProcFS.openFDs(daemon.pid).count >= 60 + 40, "the daemon should hold a listener per service and a pidfd per child")
+
+            let results = Mutex<[(port: UInt16, report: ProbeReport)]>([])
+            DispatchQueue.concurrentPerform(iterations: 16) { _ in
+                guard let connection = try? Connection.tcp("127.0.0.1", report) else { return }
+                let probe = ProbeReport(connection.readToEOF().bytes)
+                results.withLock { $0.append((connection.localPort, probe)) }
+            }
+            let reports = results.withLock { $0 }
+            #expect(reports.count == 16)
+            for (port, probe) in reports {
+                #expect(probe.isComplete, "\(probe)")
+                #expect(probe.fds == [0, 1, 2], "fds \(probe.fds)")
+                #expect(probe.env["TCPREMOTEPORT"] == "\(port)", "a child got another client's socket")
+                #expect(probe["rlimit_nofile"] == "1000", "children get the limit the daemon was started with")
+            }
         }
 
         @Test func childLeadsANewSession() throws {

@@ -97,8 +97,11 @@ extension Integration {
             var forward = false
             var cursor: UnsafeMutablePointer<addrinfo>? = first
             while let entry = cursor {
+                // Copy only ai_addrlen bytes: the record holds a 16-byte sockaddr_in, not a sockaddr_storage.
                 if let address = entry.pointee.ai_addr {
-                    let (host, _) = address.withMemoryRebound(to: sockaddr_storage.self, capacity: 1) { SocketAddress.describe($0.pointee) }
+                    var storage = sockaddr_storage()
+                    withUnsafeMutableBytes(of: &storage) { $0.copyMemory(from: UnsafeRawBufferPointer(start: address, count: Int(entry.pointee.ai_addrlen))) }
+                    let (host, _) = SocketAddress.describe(storage)
                     if host == "127.0.0.1" { forward = true }
                 }
                 cursor = entry.pointee.ai_next

@@ -95,10 +95,23 @@ typedef struct {
  * shares our memory. Resetting only these saves ~60 system calls per spawn. */
 uint64_t sw_non_default_signals(void);
 
-/* Starts a child. On success returns 0 and stores the pid. On failure returns an errno value and
- * *failed_step names the step that failed (static string), so the daemon can log it. The parent
- * thread is suspended until the child has called execve or exited. */
-int sw_spawn(const sw_spawn_attr *attr, pid_t *pid, const char **failed_step);
+/* Prepares spawning, once, before any spawn and while the process is single-threaded: raises the
+ * soft RLIMIT_NOFILE to the hard limit (children get the original back) and reserves `groups`
+ * groups of low descriptor slots, one per thread that may spawn at the same time (see spawn.c,
+ * "Descriptor slots"). Returns 0 or an errno value; spawning works either way, only slower. */
+int sw_spawn_setup(int groups);
+
+/* Starts a child. On success returns 0 and stores the pid and, when the kernel gave one, a pidfd
+ * (close-on-exec; -1 otherwise): reap it with sw_pidfd_reap when the pidfd is readable. A
+ * child without one is reaped by waitpid(-1) on SIGCHLD. On failure returns an errno value and *failed_step names the step that failed (static
+ * string), so the daemon can log it; *pid (and *pidfd) are still set when the child failed after
+ * clone, and it must be reaped. The parent thread is suspended until the child has called execve
+ * or exited. */
+int sw_spawn(const sw_spawn_attr *attr, pid_t *pid, int *pidfd, const char **failed_step);
+
+/* Reaps the child of a readable pidfd without blocking: 1 and *wstatus (as waitpid gives it) when
+ * it was reaped, 0 when it has not exited, -1 with errno on error. */
+int sw_pidfd_reap(int pidfd, int *wstatus);
 
 /* Blocks the signals the reactor reads from its signalfd (CHLD, HUP, TERM, INT, USR1, USR2, ALRM)
  * in the calling thread and fills `set` with them. Call first thing in main, before any thread. */

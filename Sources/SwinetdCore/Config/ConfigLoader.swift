@@ -344,13 +344,21 @@ enum ConfigFile {
         return nil
     }
 
+    /// The name of a readdir record, read up to its NUL inside the record. Copying the `d_name`
+    /// field would read 256 bytes, past the end of a short record at the end of glibc's buffer.
+    static func direntName(_ entry: UnsafeMutablePointer<dirent>) -> [UInt8] {
+        let offset = MemoryLayout<dirent>.offset(of: \dirent.d_name)!
+        let start = (UnsafeRawPointer(entry) + offset).assumingMemoryBound(to: CChar.self)
+        return Array(UnsafeRawBufferPointer(start: start, count: strlen(start)))
+    }
+
     /// The entry names in a directory, as bytes, without `.` and `..`.
     static func names(in directory: String) -> Result<[[UInt8]], SystemError> {
         guard let stream = opendir(directory) else { return .failure(SystemError("opendir")) }
         defer { closedir(stream) }
         var names: [[UInt8]] = []
         while let entry = readdir(stream) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { Array($0.prefix { $0 != 0 }) }
+            let name = direntName(entry)
             if name != [UInt8(ascii: ".")] && name != [UInt8(ascii: "."), UInt8(ascii: ".")] { names.append(name) }
         }
         return .success(names)

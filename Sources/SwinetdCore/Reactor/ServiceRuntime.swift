@@ -361,19 +361,19 @@ final class ServiceRuntime {
     /// reaped like any other), or a reservation to give back.
     @discardableResult
     private func finishSpawn(
-        _ result: Result<pid_t, SpawnPlan.Failure>, peer: PeerInfo, user: String?, isWaitChild: Bool
+        _ result: Result<SpawnedChild, SpawnPlan.Failure>, peer: PeerInfo, user: String?, isWaitChild: Bool
     ) -> pid_t? {
         let record = ChildRecord(runtime: self, startedAt: monotonicNanoseconds(), peer: peer.address, isWaitChild: isWaitChild)
         switch result {
-        case .success(let pid):
-            log.start(pid: pid, peer: peer, user: user)
-            supervisor.registerChild(pid: pid, record: record)
-            return pid
+        case .success(let child):
+            log.start(pid: child.pid, peer: peer, user: user)
+            supervisor.registerChild(child, record: record)
+            return child.pid
         case .failure(let failure):
             log.fail("\(failure.step == "execve" ? "exec" : "fork") (\(failure))", peer: peer, user: user)
             supervisor.logger.error("\(service.location): \(service.logName): cannot start the program: \(failure)")
-            if let pid = failure.pid {
-                supervisor.registerChild(pid: pid, record: ChildRecord(runtime: self, startedAt: record.startedAt, peer: peer.address, isWaitChild: false))
+            if let child = failure.child {
+                supervisor.registerChild(child, record: ChildRecord(runtime: self, startedAt: record.startedAt, peer: peer.address, isWaitChild: false))
             } else {
                 supervisor.releaseChildSlot()
                 childExited(record)

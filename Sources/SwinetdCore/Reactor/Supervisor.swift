@@ -50,6 +50,22 @@ struct ChildRecord {
     let isWaitChild: Bool
 }
 
+/// Delivers the readiness of one child's pidfd (its exit) to the supervisor.
+final class ChildExitWatch: EventHandler {
+    let pid: pid_t
+    let pidfd: Int32
+    var token: ReactorToken?
+    unowned let supervisor: Supervisor
+
+    init(pid: pid_t, pidfd: Int32, supervisor: Supervisor) {
+        self.pid = pid
+        self.pidfd = pidfd
+        self.supervisor = supervisor
+    }
+
+    func handle(events: UInt32) { supervisor.reapWatched(self) }
+}
+
 /// The daemon: owns the reactor, the service table, the children and the signals.
 public final class Supervisor {
     let options: DaemonOptions
@@ -61,8 +77,12 @@ public final class Supervisor {
     private var children: [pid_t: ChildRecord] = [:]
     /// Exits reaped before their spawn result arrived from a worker thread.
     private var unclaimedExits: [pid_t: Int32] = [:]
+    /// The pidfds the reactor watches, by pid.
+    private var exitWatches: [pid_t: ChildExitWatch] = [:]
+    /// Children without a pidfd, reaped by the SIGCHLD sweep.
+    private var unwatchedChildren = 0
     /// Workers that run spawns, when `--spawn-threads` > 0.
-    private(set) var spawnWorkers: WorkerPool<SpawnJob, Result<pid_t, SpawnPlan.Failure>>?
+    private(set) var spawnWorkers: WorkerPool<SpawnJob, Result<SpawnedChild, SpawnPlan.Failure>>?
     /// tcpmux targets by lower-cased name.
     private(set) var tcpmuxTargets: [String: ServiceRuntime] = [:]
     /// Ports of every UDP builtin, which the loop guard refuses as source ports.
@@ -104,6 +124,11 @@ public final class Supervisor {
 
     /// Starts the spawn threads. Called after `installSignals`, so they inherit the blocked mask.
     public func startSpawnThreads() throws(SystemError) {
+        // One slot group per thread that spawns: the workers and the reactor (wait services).
+        let setup = sw_spawn_setup(Int32(options.spawnThreads + 1))
+        if setup != 0 {
+            logger.notice("spawn: no low descriptor slots (\(errnoDescription(setup))); each spawn copies the descriptor table")
+        }
         guard options.spawnThreads > 0 else { return }
         spawnWorkers = try WorkerPool(reactor: reactor, threads: options.spawnThreads) { job in
             let result = job.plan.spawn(fd: job.fd, environment: job.environment)
@@ -200,14 +225,51 @@ public final class Supervisor {
     /// Gives back the slot of a spawn that produced no process.
     func releaseChildSlot() { liveChildren -= 1 }
 
-    /// Tracks a started child. With spawn threads it may already have exited and been reaped
-    /// before its spawn result reached the reactor; then its exit is booked now.
-    func registerChild(pid: pid_t, record: ChildRecord) {
-        if let early = unclaimedExits.removeValue(forKey: pid) {
-            childExited(pid: pid, record: record, status: early)
-        } else {
-            children[pid] = record
+    /// Tracks a started child. A child with a pidfd is reaped when its pidfd becomes readable. One
+    /// without (no descriptor left for a pidfd, or an old kernel) is reaped by the SIGCHLD sweep.
+    /// With spawn threads a child may exit, and a sweep reap it, before its spawn result reaches
+    /// the reactor; then its exit is booked now.
+    func registerChild(_ child: SpawnedChild, record: ChildRecord) {
+        if let early = unclaimedExits.removeValue(forKey: child.pid) {
+            if child.pidfd >= 0 { close(child.pidfd) }
+            childExited(pid: child.pid, record: record, status: early)
+            return
         }
+        children[child.pid] = record
+        if child.pidfd >= 0 {
+            let watch = ChildExitWatch(pid: child.pid, pidfd: child.pidfd, supervisor: self)
+            if let token = try? reactor.register(fd: child.pidfd, events: Readiness.input, handler: watch) {
+                watch.token = token
+                exitWatches[child.pid] = watch
+                return
+            }
+            // epoll_ctl fails only without memory: fall back to the sweep.
+            close(child.pidfd)
+        }
+        unwatchedChildren += 1
+        // Its SIGCHLD may have come and gone while no sweep was needed.
+        reapChildren()
+    }
+
+    /// A pidfd became readable: reap exactly that child (O(1), whatever the number of children).
+    fileprivate func reapWatched(_ watch: ChildExitWatch) {
+        var status: Int32 = 0
+        let reaped = sw_pidfd_reap(watch.pidfd, &status)
+        if reaped == 0 { return }  // spurious: still running
+        unwatch(watch)
+        guard let record = children.removeValue(forKey: watch.pid) else { return }
+        if reaped < 0 {
+            // Someone else reaped it (nothing in swinetd does): its status is lost.
+            logger.error("cannot reap child \(watch.pid): \(errnoDescription(errno))")
+            status = 0
+        }
+        childExited(pid: watch.pid, record: record, status: status)
+    }
+
+    private func unwatch(_ watch: ChildExitWatch) {
+        if let token = watch.token { reactor.unregister(fd: watch.pidfd, token: token) }
+        close(watch.pidfd)
+        exitWatches.removeValue(forKey: watch.pid)
     }
 
     private func childExited(pid: pid_t, record: ChildRecord, status: Int32) {
@@ -223,12 +285,20 @@ public final class Supervisor {
         return liveChildren < cap
     }
 
-    /// Reaps every exited child without blocking; SIGCHLD is only a hint and may be coalesced.
+    /// On SIGCHLD, while children without a pidfd live: reaps every exited child without blocking
+    /// (SIGCHLD is only a hint and may be coalesced). waitpid(-1) walks the kernel's list of all
+    /// children, so it runs only when some child has no pidfd; it may then reap watched ones too.
     func reapChildren() {
+        guard unwatchedChildren > 0 else { return }
         while true {
             var status: Int32 = 0
             let pid = waitpid(-1, &status, WNOHANG)
             if pid <= 0 { break }
+            if let watch = exitWatches[pid] {
+                unwatch(watch)
+            } else if children[pid] != nil {
+                unwatchedChildren -= 1
+            }
             guard let record = children.removeValue(forKey: pid) else {
                 // Spawned on a worker thread whose result is still on its way.
                 unclaimedExits[pid] = status

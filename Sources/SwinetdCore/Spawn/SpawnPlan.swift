@@ -109,17 +109,17 @@ final class SpawnPlan {
     struct Failure: Error, CustomStringConvertible {
         var errno: Int32
         var step: String
-        /// A pid exists (and must be reaped) when the child failed after clone.
-        var pid: pid_t?
+        /// A child exists (and must be reaped) when it failed after clone.
+        var child: SpawnedChild?
 
         /// errno 0: `step` is the whole explanation (a sandbox that could not be set up at load).
         var description: String { errno == 0 ? step : "\(step): \(errnoDescription(errno))" }
     }
 
     /// Starts the program with `fd` as fds 0, 1 and 2 (and `extraFDs` from 3 on), adding `environment`.
-    func spawn(fd: Int32, extraFDs: [Int32] = [], environment: [String]) -> Result<pid_t, Failure> {
+    func spawn(fd: Int32, extraFDs: [Int32] = [], environment: [String]) -> Result<SpawnedChild, Failure> {
         // Never run a sandboxed service without its sandbox.
-        if let problem = sandbox?.setupProblem { return .failure(Failure(errno: 0, step: problem, pid: nil)) }
+        if let problem = sandbox?.setupProblem { return .failure(Failure(errno: 0, step: problem, child: nil)) }
         let connectionEnvironment = environment.map { strdup($0) }
         defer { for pointer in connectionEnvironment { free(pointer) } }
         var envp: [UnsafeMutablePointer<CChar>?] = []
@@ -129,6 +129,7 @@ final class SpawnPlan {
         envp.append(nil)
 
         var pid: pid_t = 0
+        var pidfd: Int32 = -1
         var step: UnsafePointer<CChar>? = nil
         let result: Int32 = argv.withUnsafeBufferPointer { argvBuffer in
             envp.withUnsafeBufferPointer { envBuffer in
@@ -159,16 +160,23 @@ final class SpawnPlan {
                         attr.chroot_dir = UnsafePointer(chrootDirectory)
                         attr.cwd = UnsafePointer(workingDirectory)
                         attr.sandbox = UnsafePointer(sandbox?.pointer)
-                        return sw_spawn(&attr, &pid, &step)
+                        return sw_spawn(&attr, &pid, &pidfd, &step)
                       }
                     }
                 }
             }
         }
-        if result == 0 { return .success(pid) }
+        if result == 0 { return .success(SpawnedChild(pid: pid, pidfd: pidfd)) }
         let stepName = step.map { String(cString: $0) } ?? "spawn"
-        return .failure(Failure(errno: result, step: stepName, pid: pid > 0 ? pid : nil))
+        return .failure(Failure(errno: result, step: stepName, child: pid > 0 ? SpawnedChild(pid: pid, pidfd: pidfd) : nil))
     }
+}
+
+/// A process the spawn shim started: its pid and, on kernels that give one, its pidfd, through
+/// which the reactor reaps exactly this child (`-1`: reaped by waitpid on SIGCHLD instead).
+struct SpawnedChild: Sendable {
+    var pid: pid_t
+    var pidfd: Int32
 }
 
 /// One spawn handed to a worker thread. The plan is immutable after init and the fd and strings
