@@ -265,10 +265,16 @@ def measure(server_argv, ready, load_argv, log, settle=0.3, load_timeout=None):
         after = status(p.pid)
         if p.poll() is not None:
             raise RuntimeError(f"server died during the load (see {log})")
+        # What outlives the connections: swinetd returns free heap pages a second after activity.
+        settled = {}
+        if "swinetd" in os.path.basename(server_argv[0]):
+            time.sleep(1.5)
+            settled = status(p.pid)
         stats = dict(
             rss_idle_kb=idle.get("VmRSS"), anon_idle_kb=idle.get("RssAnon"),
             rss_kb=max(sampler.rss, after.get("VmRSS", 0)), anon_kb=max(sampler.anon, after.get("RssAnon", 0)),
             rss_after_kb=after.get("VmRSS"), anon_after_kb=after.get("RssAnon"),
+            anon_settled_kb=settled.get("RssAnon"),
             threads=after.get("Threads"),
             cpu_pct=round(100 * (c1 - c0) / (t1 - t0), 1),
             machine_busy_pct=round(100 * (b1[0] - b0[0]) / max(1, b1[1] - b0[1]), 1),
@@ -1112,11 +1118,11 @@ def report_targets(rows):
     if rss:
         row("idle RSS, demo config ≤ 16 MB", f"{rss / 1024:.1f} MB", rss <= 16 * 1024)
         row("idle RssAnon, demo config ≤ 3 MB", f"{anon / 1024:.1f} MB", anon <= 3 * 1024)
-    anon = [r for r in rows if r["server"] == "swinetd" and r["scenario"] in ("spawn", "script") and r.get("anon_after_kb")]
+    anon = [r for r in rows if r["server"] == "swinetd" and r["scenario"] in ("spawn", "script") and r.get("anon_settled_kb")]
     if anon:
-        worst = max(anon, key=lambda r: r["anon_after_kb"] - r["anon_idle_kb"])
-        grow = worst["anon_after_kb"] - worst["anon_idle_kb"]
-        row("no per-connection memory that outlives the connection (RssAnon after load − idle)",
+        worst = max(anon, key=lambda r: r["anon_settled_kb"] - r["anon_idle_kb"])
+        grow = worst["anon_settled_kb"] - worst["anon_idle_kb"]
+        row("no per-connection memory that outlives the connection (RssAnon 1.5 s after load − idle)",
             f"+{grow / 1024:.1f} MB", grow < 512, f"worst: {worst['scenario']} {worst['case']}, {fmt(worst.get('conns'))} connections")
     if not out:
         return ""

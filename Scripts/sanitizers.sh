@@ -10,10 +10,7 @@
 #
 # usage: Scripts/sanitizers.sh [asan] [tsan] [-- swift test args, e.g. --filter Builtin]
 #
-# Known (docs/RELIABILITY.md §4): under ASan, PolicyTests.localhostIsForwardConfirmed over-reads an
-# addrinfo and aborts the whole test process until it is fixed; run with
-#   -- --skip hostNamePatternsUseForwardConfirmedNames
-# Under TSan every test that spawns a child fails: TSan's clone interceptor cannot run in the
+# Known (docs/RELIABILITY.md §4): the ASan run passes whole. Under TSan every test that spawns a child fails: TSan's clone interceptor cannot run in the
 # clone(CLONE_VM|CLONE_VFORK) child of the spawn shim (a tool limit, not a race).
 # env:   OUT (default /tmp/swinetd-sanitizers)
 # exit:  0 when every mode's tests passed and no report was written

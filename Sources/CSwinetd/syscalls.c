@@ -120,3 +120,7 @@ int sw_mount_setattr_available(void) {
     long r = syscall(SYS_mount_setattr, -1, "", 0, NULL, 0);
     return !(r < 0 && errno == ENOSYS);
 }
+
+#include <malloc.h>
+/* malloc_trim(3): gives free heap pages back to the system (malloc.h is not in Swift's Glibc). */
+int sw_malloc_trim(void) { return malloc_trim(0); }

@@ -151,6 +151,9 @@ void sw_syslog(int priority, const char *message);
 /* Number of open file descriptors of this process (from /proc/self/fd), -1 if unknown. */
 int sw_count_open_fds(void);
 
+/* malloc_trim(0): returns free heap pages to the system after a burst. */
+int sw_malloc_trim(void);
+
 /* 1 when the kernel has mount_setattr(2) (Linux 5.12), which protect_system needs. */
 int sw_mount_setattr_available(void);
 

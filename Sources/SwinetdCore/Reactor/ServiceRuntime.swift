@@ -455,6 +455,7 @@ final class ServiceRuntime {
     /// Counts an in-process connection (builtin, relay, tcpmux, pending lookup), per client too,
     /// so `per_source` holds for services that spawn nothing.
     func inProcessStarted(peer: IPAddress?) {
+        supervisor.noteHeapActivity()
         inProcessConnections += 1
         supervisor.inProcessConnections += 1
         if let peer { perIPChildren[peer, default: 0] += 1 }
