@@ -63,6 +63,47 @@ struct sw_mount_attr { uint64_t attr_set, attr_clr, propagation, userns_fd; };
 _Static_assert(sizeof(sw_bpf_insn) == sizeof(struct sock_filter), "sw_bpf_insn must match struct sock_filter");
 
 #define SW_STACK_SIZE (64 * 1024)
+
+/* The code the child runs is not instrumented by ThreadSanitizer: it runs in the parent's memory
+ * and thread state while the parent is suspended, and never returns to where TSan could balance
+ * its books. */
+#define SW_CHILD_CODE __attribute__((no_sanitize("thread")))
+#if defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define SW_TSAN 1
+#endif
+#endif
+
+#if defined(SW_TSAN) && defined(__x86_64__)
+/* Under ThreadSanitizer only: clone(2) without glibc's wrapper, which TSan intercepts to run its
+ * fork bookkeeping in the child — wrong for a CLONE_VM child, and TSan aborts. The same steps as
+ * the wrapper: arg on the child's new stack, the syscall, then fn(arg) and exit in the child.
+ * long sw_raw_clone(unsigned long flags, void *stack_top, int *parent_tid, int (*fn)(void *), void *arg) */
+long sw_raw_clone(unsigned long flags, void *stack_top, int *parent_tid, int (*fn)(void *), void *arg);
+__asm__(
+    ".text\n"
+    ".type sw_raw_clone,@function\n"
+    "sw_raw_clone:\n"
+    "  mov %rcx, %r9\n"        /* fn: r9 survives the syscall */
+    "  and $-16, %rsi\n"
+    "  sub $8, %rsi\n"
+    "  mov %r8, (%rsi)\n"      /* arg, popped by the child */
+    "  xor %r10, %r10\n"       /* child_tid */
+    "  xor %r8, %r8\n"         /* tls */
+    "  mov $56, %eax\n"        /* SYS_clone */
+    "  syscall\n"
+    "  test %rax, %rax\n"
+    "  jnz 1f\n"
+    "  xor %ebp, %ebp\n"
+    "  pop %rdi\n"
+    "  call *%r9\n"
+    "  mov %eax, %edi\n"
+    "  mov $60, %eax\n"        /* SYS_exit */
+    "  syscall\n"
+    "  hlt\n"
+    "1: ret\n"
+    ".size sw_raw_clone, .-sw_raw_clone\n");
+#endif
 #define SW_P_PIDFD 3             /* idtype_t P_PIDFD (Linux 5.4), which older glibc lacks */
 
 /* ---- Descriptor slots: how a child avoids copying the daemon's descriptor table. ----
@@ -93,12 +134,12 @@ typedef struct {
 } sw_child_ctx;
 
 /* Every argument is passed, so that calls which insist on zeros in unused ones (prctl) get them. */
-static long raw6(long n, long a, long b, long c, long d, long e, long f) { return syscall(n, a, b, c, d, e, f); }
-static long raw(long n, long a, long b, long c, long d) { return raw6(n, a, b, c, d, 0, 0); }
+SW_CHILD_CODE static long raw6(long n, long a, long b, long c, long d, long e, long f) { return syscall(n, a, b, c, d, e, f); }
+SW_CHILD_CODE static long raw(long n, long a, long b, long c, long d) { return raw6(n, a, b, c, d, 0, 0); }
 
 /* Moves fd to target, clearing close-on-exec. dup2 onto itself would keep FD_CLOEXEC, so that case
  * clears the flag instead. */
-static int place_fd(int fd, int target) {
+SW_CHILD_CODE static int place_fd(int fd, int target) {
     if (fd == target) {
         long flags = raw(SYS_fcntl, fd, F_GETFD, 0, 0);
         if (flags < 0) return -1;
@@ -114,14 +155,14 @@ static int place_fd(int fd, int target) {
 /* Joins the service's cgroup (memory_max, tasks_max). Writing "0" to cgroup.procs moves the
  * writer itself; the parent opened the file, so nothing is looked up here, and it happens first,
  * while we are root and before the root directory or mounts change. */
-static int join_cgroup(const sw_sandbox *s) {
+SW_CHILD_CODE static int join_cgroup(const sw_sandbox *s) {
     if (s->cgroup_procs_fd < 0) return 0;
     return raw(SYS_write, s->cgroup_procs_fd, (long)"0", 1, 0) == 1 ? 0 : -1;
 }
 
 /* A mount namespace of our own, where / is a recursive slave: our mounts never propagate back to
  * the host (or to other children), while the host's later mounts still reach us. */
-static int enter_mount_namespace(void) {
+SW_CHILD_CODE static int enter_mount_namespace(void) {
     if (raw(SYS_unshare, CLONE_NEWNS, 0, 0, 0) < 0) return -1;
     return (int)raw6(SYS_mount, 0, (long)"/", 0, MS_REC | MS_SLAVE, 0, 0);
 }
@@ -130,7 +171,7 @@ static int enter_mount_namespace(void) {
  * mount below it in one call; MS_BIND|MS_REMOUNT|MS_RDONLY would change only the top one and leave
  * submounts (a separate /home under strict, /boot/efi) writable. A path that is not a mount point
  * is first bound onto itself, so the flag lands on it and not on the mount that contains it. */
-static const char *mount_step(const sw_mount_step *m) {
+SW_CHILD_CODE static const char *mount_step(const sw_mount_step *m) {
     long r = 0;
     const char *name = "mount";
     switch (m->op) {
@@ -160,7 +201,7 @@ static const char *mount_step(const sw_mount_step *m) {
 
 /* A network namespace with only loopback, brought up (it starts down): the child still has the
  * socket it was handed, but can reach nothing else. SIOCSIFFLAGS on any socket of the namespace. */
-static int enter_network_namespace(void) {
+SW_CHILD_CODE static int enter_network_namespace(void) {
     if (raw(SYS_unshare, CLONE_NEWNET, 0, 0, 0) < 0) return -1;
     int fd = (int)raw(SYS_socket, AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0, 0);
     if (fd < 0) return -1;
@@ -181,7 +222,7 @@ static int enter_network_namespace(void) {
 /* Drops every capability outside the kept set from the bounding set, so neither this program nor
  * anything it executes (setuid binaries, file capabilities) can ever hold them. Needs CAP_SETPCAP,
  * so it runs before the uid change; the effective set is untouched, so setresuid still works. */
-static int drop_bounding_set(const sw_sandbox *s) {
+SW_CHILD_CODE static int drop_bounding_set(const sw_sandbox *s) {
     for (int cap = 0; cap <= s->last_capability && cap < 64; cap++) {
         if (s->capabilities & (1ULL << cap)) continue;
         if (raw6(SYS_prctl, PR_CAPBSET_DROP, cap, 0, 0, 0, 0) < 0) return -1;
@@ -192,7 +233,7 @@ static int drop_bounding_set(const sw_sandbox *s) {
 /* After the uid change (with PR_SET_KEEPCAPS, so the permitted set survived it): permitted,
  * effective and inheritable become the kept set, and each kept capability is raised into the
  * ambient set, the one that survives execve of an ordinary binary by a non-root user. */
-static int set_capability_sets(const sw_sandbox *s) {
+SW_CHILD_CODE static int set_capability_sets(const sw_sandbox *s) {
     struct __user_cap_header_struct header = { _LINUX_CAPABILITY_VERSION_3, 0 };
     struct __user_cap_data_struct data[2];
     for (int i = 0; i < 2; i++) {
@@ -212,12 +253,12 @@ static int set_capability_sets(const sw_sandbox *s) {
 /* The seccomp filter, loaded last: after it only execve (and exit on failure) run, and the filter
  * always allows those. Needs no_new_privs or CAP_SYS_ADMIN; the parent turned no_new_privs on
  * whenever the child will lack CAP_SYS_ADMIN. */
-static int load_seccomp_filter(const sw_sandbox *s) {
+SW_CHILD_CODE static int load_seccomp_filter(const sw_sandbox *s) {
     struct sock_fprog program = { s->filter_length, (struct sock_filter *)s->filter };
     return (int)raw(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, (long)&program, 0);
 }
 
-static int child_main(void *arg) {
+SW_CHILD_CODE static int child_main(void *arg) {
     sw_child_ctx *ctx = arg;
     const sw_spawn_attr *a = ctx->attr;
     const sw_sandbox *sb = a->sandbox;
@@ -417,8 +458,14 @@ static pid_t clone_child(sw_child_ctx *ctx, void *stack, int with_pidfd, int *pi
     sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
+#if defined(SW_TSAN) && defined(__x86_64__)
+    long raw_result = sw_raw_clone((unsigned long)flags, (char *)stack + SW_STACK_SIZE, pidfd, child_main, ctx);
+    pid_t child = raw_result < 0 ? -1 : (pid_t)raw_result;
+    int clone_errno = raw_result < 0 ? (int)-raw_result : 0;
+#else
     pid_t child = clone(child_main, (char *)stack + SW_STACK_SIZE, flags, ctx, pidfd);
     int clone_errno = errno;
+#endif
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     errno = clone_errno;
     return child;
