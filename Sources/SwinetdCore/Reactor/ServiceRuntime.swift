@@ -14,9 +14,11 @@ struct PeerInfo {
     var local: (IPAddress, UInt16)?
     /// SO_PEERCRED of a Unix-socket peer.
     var unixCredentials: (pid: pid_t, uid: uid_t, gid: gid_t)?
+    /// The load balancer that sent a PROXY protocol header naming `address` (docs/PROXY.md).
+    var proxiedBy: IPAddress?
 
     var logText: String {
-        if let address { return "from=\(address) port=\(port)" }
+        if let address { return "from=\(address) port=\(port)" + (proxiedBy.map { " via=\($0)" } ?? "") }
         if let creds = unixCredentials { return "from=unix pid=\(creds.pid) uid=\(creds.uid)" }
         return ""  // a wait service's child: the peer is whoever it accepts or reads from
     }
@@ -447,6 +449,7 @@ final class ServiceRuntime {
             environment.append("TCPLOCALIP=\(address)")
             environment.append("TCPLOCALPORT=\(port)")
         }
+        if let proxy = peer.proxiedBy { environment.append("PROXY_PEER=\(proxy)") }
         return environment
     }
 
