@@ -320,7 +320,12 @@ final class ServiceRuntime {
     private func spawnWaitChild(fd: Int32, peer: PeerInfo) -> pid_t? {
         guard let plan else { return nil }
         reserveChild(peer: nil)
-        let result = plan.spawn(fd: fd, environment: connectionEnvironment(peer))
+        let result =
+            service.listenFDs
+            ? ListenFDs.spawn(
+                plan, sockets: listeners.filter(\.isOpen).map(\.fd), id: service.id,
+                environment: connectionEnvironment(peer))
+            : plan.spawn(fd: fd, environment: connectionEnvironment(peer))
         return finishSpawn(result, peer: peer, user: nil, isWaitChild: true)
     }
 
