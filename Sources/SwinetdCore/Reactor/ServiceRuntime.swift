@@ -116,6 +116,16 @@ final class ServiceRuntime {
     }
 
     private func bind(_ listener: Listener) {
+        let inherited = supervisor.inheritedSockets
+        if let fd = inherited.take(
+            for: listener.spec, serviceID: service.id,
+            configuredIDs: { [supervisor] in Set(supervisor.runtimes.map { $0.service.id }) })
+        {
+            listener.adopt(fd, from: inherited)
+            listener.bindRetry = nil
+            logger.info("\(service.name): adopted inherited socket fd \(fd) for \(listener.spec)")
+            return
+        }
         do {
             try listener.open()
             listener.bindRetry = nil
