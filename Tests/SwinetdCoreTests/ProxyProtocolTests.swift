@@ -273,3 +273,42 @@ import Testing
         }
     }
 }
+
+/// How inherited (systemd) sockets are matched to configured listeners.
+@Suite struct InheritedSocketMatchingTests {
+    @Test func v6OnlyMattersOnlyForTheIPv6Wildcard() {
+        #expect(InheritedSockets.effectiveV6Only(ip("::"), false) == false)
+        #expect(InheritedSockets.effectiveV6Only(ip("::"), true) == true)
+        #expect(InheritedSockets.effectiveV6Only(ip("::1"), false) == true)
+        #expect(InheritedSockets.effectiveV6Only(ip("::ffff:127.0.0.1"), true) == false)
+        #expect(InheritedSockets.effectiveV6Only(ip("127.0.0.1"), true) == false)
+        let dual = ListenerSpec(address: .inet(ip("::"), port: 13, v6Only: false), socketType: .stream)
+        let v6 = ListenerSpec(address: .inet(ip("::"), port: 13, v6Only: true), socketType: .stream)
+        #expect(InheritedSockets.identity(of: dual) != InheritedSockets.identity(of: v6))
+        let udp = ListenerSpec(address: .inet(ip("::"), port: 13, v6Only: false), socketType: .dgram)
+        #expect(InheritedSockets.identity(of: dual) != InheritedSockets.identity(of: udp))
+        let unix = ListenerSpec(address: .unix(path: "/run/a.sock", owner: 1, group: 2, mode: 0o600), socketType: .stream)
+        #expect(InheritedSockets.identity(of: unix) == .init(address: .unix("/run/a.sock"), socketType: .stream))
+    }
+
+    @Test func identifiesARealSocket() throws {
+        let fd = socket(AF_INET6, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var off: Int32 = 0
+        setsockopt(fd, Int32(IPPROTO_IPV6), IPV6_V6ONLY, &off, socklen_t(MemoryLayout<Int32>.size))
+        var storage = sockaddr_storage()
+        let length = SocketAddressFormatting.fill(&storage, address: ip("::"), port: 0)
+        let bound = withUnsafePointer(to: &storage) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) }
+        }
+        #expect(bound == 0)
+        let identity = try #require(InheritedSockets.identify(fd))
+        guard case .inet(let address, let port, let v6Only) = identity.address else {
+            Issue.record("not inet: \(identity)")
+            return
+        }
+        #expect(address == ip("::") && port != 0 && !v6Only && identity.socketType == .stream)
+        let spec = ListenerSpec(address: .inet(ip("::"), port: port, v6Only: false), socketType: .stream)
+        #expect(InheritedSockets.identity(of: spec) == identity)
+    }
+}
