@@ -181,6 +181,24 @@ extension Integration {
             first.close()
         }
 
+        /// inetd.conf form on a tcpmux service: the header comes first, then the tcpmux name; the
+        /// target meets the proxied client.
+        @Test func inetdFormOnTCPMux() throws {
+            let dir = try TempDir()
+            let script = try dir.write("show.sh", Self.script)
+            chmod(script, 0o755)
+            let port = Ports.free()
+            let daemon = try Daemon(
+                config: """
+                    127.0.0.1:\(port) stream tcp4,proxy_protocol,proxy_trusted=127.0.0.0/8 nowait root internal tcpmux
+                    tcpmux/+show stream tcp nowait root \(script) show.sh
+
+                    """)
+            defer { daemon.stop() }
+            let result = try Self.exchange(port, Array("PROXY TCP4 192.0.2.9 127.0.0.1 5555 1\r\nshow\r\nabc".utf8))
+            #expect(result.text == "+Go\r\nip=192.0.2.9 port=5555 lip=127.0.0.1 lport=1 via=127.0.0.1\nabc", "\(daemon.log)")
+        }
+
         // MARK: - HAProxy
 
         final class HAProxy {
