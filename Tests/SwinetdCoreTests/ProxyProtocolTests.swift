@@ -252,6 +252,17 @@ import Testing
         #expect(loaded.errors.contains { $0.hasPrefix("test.conf:40: error: listen_fds needs a wait service") }, "\(loaded.errors)")
     }
 
+    @Test func checkTableShowsThem() throws {
+        let loaded = try Fixture().load(
+            """
+            127.0.0.1:4000 stream tcp4,proxy_protocol,proxy_trusted=10.0.0.0/8;::1 nowait root /bin/cat cat
+            127.0.0.1,[::1]:4001 stream tcp,listen_fds wait root /bin/cat cat
+            """)
+        let table = ServiceTable.render(loaded.services)
+        #expect(table.contains("\n    proxy_protocol from 10.0.0.0/8 ::1/128\n"), "\(table)")
+        #expect(table.contains("\n    listen_fds: 2 socket(s) as fd 3 and up\n"), "\(table)")
+    }
+
     @Test func convertCarriesThemBothWays() throws {
         let fixture = try Fixture.xinetd()
         let text = """
