@@ -138,8 +138,6 @@ final class Listener: EventHandler {
         }
     }
 
-    var isAdopted: Bool { adoptedFrom != nil }
-
     /// Applies options that may change on reload without re-binding.
     func reapply(_ newSpec: ListenerSpec) {
         let old = spec
