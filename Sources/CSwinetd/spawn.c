@@ -258,6 +258,19 @@ SW_CHILD_CODE static int load_seccomp_filter(const sw_sandbox *s) {
     return (int)raw(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, (long)&program, 0);
 }
 
+/* LISTEN_PID: the child's own pid in decimal, written into the prepared envp value (a tiny itoa:
+ * no libc formatting between clone and exec). */
+SW_CHILD_CODE static int fill_pid_env(char *value) {
+    long pid = raw(SYS_getpid, 0, 0, 0, 0);
+    if (pid <= 0) return -1;
+    char digits[24];
+    int n = 0;
+    while (pid > 0 && n < (int)sizeof digits) { digits[n++] = (char)('0' + pid % 10); pid /= 10; }
+    for (int i = 0; i < n; i++) value[i] = digits[n - 1 - i];
+    value[n] = 0;
+    return 0;
+}
+
 SW_CHILD_CODE static int child_main(void *arg) {
     sw_child_ctx *ctx = arg;
     const sw_spawn_attr *a = ctx->attr;
@@ -369,6 +382,7 @@ SW_CHILD_CODE static int child_main(void *arg) {
     if (sb && sb->filter && load_seccomp_filter(sb) < 0) FAIL("seccomp");
 
     /* 8. Become the program. */
+    if (a->pid_env_value && fill_pid_env(a->pid_env_value) < 0) FAIL("getpid");
     raw(SYS_execve, (long)a->path, (long)a->argv, (long)a->envp, 0);
     FAIL("execve");
 }

@@ -5,6 +5,9 @@
  *   report-wait   write the report, then wait for the peer to close (holds the child alive)
  *   sleep SECS    write the report, then sleep (a long-lived child)
  *   accept        fd 0 is a listening socket (stream wait): accept one connection, report on it, exit
+ *   listen-fds    a systemd-style socket-activated daemon (sd_listen_fds): checks LISTEN_PID ==
+ *                 getpid(), LISTEN_FDS, that fds 3.. are listening sockets, then accepts one
+ *                 connection on whichever is ready and writes the report (plus listen_* lines) on it
  *   dgram         fd 0 is a datagram socket (dgram wait): answer one datagram with the report, exit
  *   exit CODE     exit at once with CODE, writing nothing
  *   cat           copy fd 0 to fd 1 until EOF
@@ -237,6 +240,40 @@ int main(int argc, char **argv) {
         len -= 4; /* reopen the report: the checks go before its "end" line */
         for (int i = 2; i < argc; i++) sandbox_check(argv[i]);
         add("%s%s", "end\n", "");
+    }
+    if (strcmp(mode, "listen-fds") == 0) {
+        char tmp[64];
+        const char *pid_text = getenv("LISTEN_PID"), *fds_text = getenv("LISTEN_FDS");
+        long listen_pid = pid_text ? strtol(pid_text, NULL, 10) : -1;
+        int n = fds_text ? atoi(fds_text) : 0;
+        len -= 4; /* the checks go before the report's "end" line */
+        add("%s=%s\n", "listen_pid_ok", listen_pid == (long)getpid() ? "yes" : "no");
+        snprintf(tmp, sizeof tmp, "%d", n); add("%s=%s\n", "listen_fds", tmp);
+        struct pollfd pfds[16];
+        if (n < 1 || n > 16) return 4;
+        for (int i = 0; i < n; i++) {
+            int fd = 3 + i, on = 0, type = 0;
+            socklen_t ol = sizeof on, tl = sizeof type;
+            const char *what = "notsocket";
+            if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) == 0) {
+                getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &on, &ol);
+                what = type == SOCK_STREAM ? (on ? "stream-listening" : "stream-notlistening") : "other";
+            }
+            snprintf(tmp, sizeof tmp, "listen_fd%d", fd); add("%s=%s\n", tmp, what);
+            pfds[i].fd = fd; pfds[i].events = POLLIN; pfds[i].revents = 0;
+        }
+        if (poll(pfds, (nfds_t)n, 10000) <= 0) return 5;
+        for (int i = 0; i < n; i++) {
+            if (!(pfds[i].revents & POLLIN)) continue;
+            int c = accept(pfds[i].fd, NULL, NULL);
+            if (c < 0) return 3;
+            snprintf(tmp, sizeof tmp, "%d", pfds[i].fd); add("%s=%s\n", "accepted_on", tmp);
+            add("%s%s", "end\n", "");
+            write_all(c, buf, len);
+            close(c);
+            return 0;
+        }
+        return 6;
     }
     if (strcmp(mode, "accept") == 0) {
         int c = accept(0, NULL, NULL);

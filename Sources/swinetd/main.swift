@@ -89,6 +89,8 @@ struct Run: ParsableCommand {
     var dumpFile: String = "/run/swinetd.dump"
 
     func run() throws {
+        // systemd socket activation: before the environment is read and before a fork changes our pid.
+        let inherited = InheritedSockets.takeFromEnvironment()
         var options = DaemonOptions()
         options.configPaths = config.paths
         options.defaultRate = rate
@@ -127,8 +129,11 @@ struct Run: ParsableCommand {
         let supervisor = try Supervisor(options: options, logger: logger)
         try supervisor.installSignals()
         try supervisor.startSpawnThreads()
+        if let problem = inherited.problem { logger.warning("\(problem)") }
+        supervisor.inheritedSockets = inherited
         supervisor.apply(configuration)
         supervisor.logListeners()
+        inherited.logUnused(logger)
         if let pidfile { try DaemonProcess.writePidfile(pidfile) }
         defer { if let pidfile { DaemonProcess.removePidfile(pidfile) } }
         logger.info("ready: \(configuration.services.count) services")

@@ -88,6 +88,9 @@ typedef struct {
     int new_session;            /* 1: setsid() */
     uint64_t reset_signals;     /* bit (n-1) set: reset signal n to SIG_DFL (see sw_non_default_signals) */
     const sw_sandbox *sandbox;  /* NULL: no sandbox (the plain, fastest path) */
+    char *pid_env_value;        /* NULL: none; else the value part of an envp entry (room for 20
+                                 * digits + NUL) that the child fills with its own pid right before
+                                 * execve: LISTEN_PID for `listen_fds` services */
 } sw_spawn_attr;
 
 /* The signals whose disposition in this process is not SIG_DFL (bit n-1 for signal n). The child

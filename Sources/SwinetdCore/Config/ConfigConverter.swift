@@ -72,7 +72,7 @@ public enum ConfigConverter {
                 [serviceField, service.socketType.rawValue, proto, wait, user, program].joined(separator: "\t")
             }
             let transport = service.socketType == .dgram ? "udp" : "tcp"
-            let sandboxOptions = inetdSandboxOptions(service, lost: &lost)
+            let sandboxOptions = inetdSandboxOptions(service, lost: &lost) + Self.inetdHandoffOptions(service)
             if case .target(let name, let sendsPlus) = service.tcpmux {
                 return [line("tcpmux/" + (sendsPlus ? "+" : "") + name, "tcp" + sandboxOptions)]
             }
@@ -135,6 +135,16 @@ public enum ConfigConverter {
 
         /// Whether the child runs as root (the credentials are swinetd's own when it cannot switch).
         static func runsAsRoot(_ service: Service) -> Bool { service.credentials.uid == 0 }
+
+        /// `,proxy_protocol,proxy_trusted=A;B,listen_fds`.
+        static func inetdHandoffOptions(_ service: Service) -> String {
+            var text = ""
+            if let proxy = service.proxyProtocol {
+                text += ",proxy_protocol,proxy_trusted=" + proxy.trusted.map { "\($0)" }.joined(separator: ";")
+            }
+            if service.listenFDs { text += ",listen_fds" }
+            return text
+        }
 
         private static func withoutPort(_ address: ListenAddress) -> ListenAddress {
             if case .inet(let ip, _, let v6Only) = address { return .inet(ip, port: 0, v6Only: v6Only) }
@@ -411,6 +421,11 @@ public enum ConfigConverter {
             for (attribute, values) in service.sandbox.attributes(runsAsRoot: Self.runsAsRoot(service)) {
                 add(attribute, values.joined(separator: " "))
             }
+            if let proxy = service.proxyProtocol {
+                add("proxy_protocol", "yes")
+                add("proxy_trusted", proxy.trusted.map { "\($0)" }.joined(separator: " "))
+            }
+            if service.listenFDs { add("listen_fds", "yes") }
             if service.flags.sensor {
                 switch service.flags.denyTimeSeconds {
                 case nil: add("deny_time", "FOREVER")

@@ -186,6 +186,10 @@ struct ProtocolSpec: Sendable {
     var sendBuffer: Int32?
     /// Sandbox options (`tcp,private_tmp,protect_system=full`); docs/SANDBOX.md.
     var sandbox = SandboxSpec()
+    /// `proxy_protocol`, `proxy_trusted=CIDR;CIDR`, `listen_fds` (docs/PROXY.md, docs/SYSTEMD.md).
+    var proxyProtocol = false
+    var proxyTrusted: [AddressPattern]?
+    var listenFDs = false
 
     /// The transport and IP versions a protocol name stands for; nil for names swinetd does not know.
     static func transport(named name: String) -> (Transport, AddressFamilies?)? {
@@ -326,6 +330,18 @@ struct InetdEntryParser {
             listeners: withoutRepeats(listeners), wait: waitMode.wait, limits: waitMode.limits,
             credentials: credentials, program: program, tcpmux: tcpmuxRole)
         service.sandbox = sandbox
+        if proto.proxyProtocol {
+            if let trusted = proto.proxyTrusted {
+                service.proxyProtocol = ProxyProtocolPolicy(trusted: trusted)
+            } else {
+                error("proxy_protocol needs proxy_trusted=CIDR[;CIDR...]: the load balancers allowed to send the header")
+            }
+        } else if proto.proxyTrusted != nil {
+            error("proxy_trusted without proxy_protocol")
+        }
+        service.listenFDs = proto.listenFDs
+        for problem in SocketHandoffOptions.problems(service) { error(problem) }
+        guard !hasErrors else { return nil }
         if options.libwrapClassic {
             // Debian's `inetd -l` / FreeBSD's `-w`: the daemon name is argv[0]'s basename, as tcpd
             // sees it; a builtin's is its service name.
@@ -370,10 +386,36 @@ struct InetdEntryParser {
                 spec?.backlog = parseProtocolOption(key, value, allowsSizeSuffix: false) ?? options.defaultBacklog
             case _ where SandboxSpec.attributeNames.contains(key):
                 parseSandboxOption(key, value, into: &spec)
+            case "proxy_protocol", "listen_fds", "proxy_trusted":
+                parseHandoffOption(key, value, into: &spec)
             default: error(key.isEmpty ? "empty protocol option in \(field)" : "unknown protocol option \(key)")
             }
         }
         return spec
+    }
+
+    /// `proxy_protocol[=yes|no]`, `listen_fds[=yes|no]`, `proxy_trusted=CIDR[;CIDR...]`.
+    private mutating func parseHandoffOption(_ key: String, _ value: String?, into spec: inout ProtocolSpec?) {
+        if key == "proxy_trusted" {
+            guard let value else { return error("proxy_trusted needs a value (proxy_trusted=CIDR[;CIDR...])") }
+            let items = value.split(separator: ";", omittingEmptySubsequences: false).map(String.init)
+            if items.contains(where: \.isEmpty) {
+                return error("proxy_trusted=\(value) has an empty item (networks are separated by ;)")
+            }
+            do throws(XinetdValueError) {
+                spec?.proxyTrusted = try SocketHandoffOptions.trustedNetworks(items)
+            } catch {
+                self.error(error.message)
+            }
+            return
+        }
+        let on: Bool
+        switch value {
+        case nil, "yes": on = true
+        case "no": on = false
+        default: return error("protocol option \(key) must be yes or no, found \(value!)")
+        }
+        if key == "proxy_protocol" { spec?.proxyProtocol = on } else { spec?.listenFDs = on }
     }
 
     /// A sandbox option: `name=value`, lists separated by `:` (`capabilities=CAP_A:CAP_B`,

@@ -7,7 +7,12 @@ public enum ServiceTable {
         // expanded), so `swinetd check` shows what the child will get.
         var notes: [String?] = [nil]
         for service in services {
-            notes.append(service.sandbox.isEmpty ? nil : "    sandbox: " + service.sandbox.summary)
+            var lines = service.sandbox.isEmpty ? [] : ["    sandbox: " + service.sandbox.summary]
+            if let proxy = service.proxyProtocol {
+                lines.append("    proxy_protocol from " + proxy.trusted.map { "\($0)" }.joined(separator: " "))
+            }
+            if service.listenFDs { lines.append("    listen_fds: \(service.listeners.count) socket(s) as fd 3 and up") }
+            notes.append(lines.isEmpty ? nil : lines.joined(separator: "\n"))
             let mode = modeText(service)
             let program: String
             switch service.program {

@@ -143,6 +143,10 @@ struct XinetdSpec {
     var libwrap: String?
     /// The sandbox attributes (docs/SANDBOX.md), combined with the preset once the user is known.
     var sandbox = SandboxSpec()
+    /// `proxy_protocol`, `proxy_trusted`, `listen_fds` (docs/PROXY.md, docs/SYSTEMD.md).
+    var proxyProtocol: Bool?
+    var proxyTrusted: [AddressPattern]?
+    var listenFDs: Bool?
     /// defaults only.
     var enabledIDs: Set<String>?
     var disabledIDs: Set<String> = []
@@ -197,6 +201,8 @@ struct XinetdSpecBuilder {
         "chroot", "working_directory", "no_new_privileges", "capabilities", "private_tmp", "protect_system",
         "read_write_paths", "private_network", "system_call_filter", "system_call_architectures", "memory_max",
         "tasks_max", "hardened",
+        // PROXY protocol and systemd-style socket hand-off.
+        "proxy_protocol", "proxy_trusted", "listen_fds",
     ]
 
     static let knownFlags: Set<String> = [
@@ -528,6 +534,16 @@ struct XinetdSpecBuilder {
             }
         case "libwrap":
             spec.libwrap = single(attribute)
+        case "proxy_protocol":
+            spec.proxyProtocol = yesNo(attribute)
+        case "listen_fds":
+            spec.listenFDs = yesNo(attribute)
+        case "proxy_trusted":
+            do throws(XinetdValueError) {
+                spec.proxyTrusted = try SocketHandoffOptions.trustedNetworks(values)
+            } catch {
+                self.error(attribute, error.message)
+            }
         case _ where SandboxSpec.attributeNames.contains(attribute.name):
             do throws(XinetdValueError) {
                 try spec.sandbox.apply(attribute.name, values)

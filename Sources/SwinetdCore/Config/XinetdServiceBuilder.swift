@@ -117,7 +117,25 @@ struct XinetdServiceBuilder {
         }
         guard let sandbox = buildSandbox(program: program, credentials: credentials) else { return nil }
         service.sandbox = sandbox
-        return service
+        applyHandoff(to: &service)
+        return hasErrors ? nil : service
+    }
+
+    /// `proxy_protocol` + `proxy_trusted`, `listen_fds`; errors refuse the service.
+    private mutating func applyHandoff(to service: inout Service) {
+        if spec.proxyProtocol == true {
+            if let trusted = spec.proxyTrusted {
+                service.proxyProtocol = ProxyProtocolPolicy(trusted: trusted)
+            } else {
+                error("proxy_protocol needs proxy_trusted: the load balancers allowed to send the header", at: "proxy_protocol")
+            }
+        } else if spec.proxyTrusted != nil {
+            error("proxy_trusted without proxy_protocol = yes", at: "proxy_trusted")
+        }
+        service.listenFDs = spec.listenFDs ?? false
+        for problem in SocketHandoffOptions.problems(service) {
+            error(problem, at: problem.hasPrefix("listen_fds") ? "listen_fds" : "proxy_protocol")
+        }
     }
 
     /// The sandbox with the preset applied and the host checked; nil (errors reported) when the

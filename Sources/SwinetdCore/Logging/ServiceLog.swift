@@ -75,7 +75,7 @@ struct ServiceLog {
     }
 
     private func host(_ peer: PeerInfo) -> String {
-        if let address = peer.address { return "from=\(address)" }
+        if let address = peer.address { return "from=\(address)" + (peer.proxiedBy.map { " via=\($0)" } ?? "") }
         if let creds = peer.unixCredentials { return "from=unix pid=\(creds.pid) uid=\(creds.uid)" }
         return ""
     }

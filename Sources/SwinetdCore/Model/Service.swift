@@ -228,6 +228,11 @@ public struct Service: Hashable, Sendable {
     public var sandbox = Sandbox()
     /// xinetd `redirect = host port`: relay connections in-process to this address; no program runs.
     public var redirect: RedirectTarget?
+    /// `proxy_protocol` + `proxy_trusted`: a PROXY protocol header comes first (docs/PROXY.md).
+    public var proxyProtocol: ProxyProtocolPolicy?
+    /// `listen_fds`: a wait service's program gets every listening socket as fd 3.. with
+    /// LISTEN_FDS, LISTEN_PID and LISTEN_FDNAMES, as systemd passes them (docs/SYSTEMD.md).
+    public var listenFDs = false
 
     public init(
         name: String,

@@ -16,6 +16,9 @@ final class Listener: EventHandler {
     weak var owner: ServiceRuntime?
     /// Pending retry of a failed bind.
     var bindRetry: ReactorTimer?
+    /// Where an adopted (inherited, systemd) socket goes back when this listener closes it; nil:
+    /// swinetd bound the socket itself.
+    private var adoptedFrom: InheritedSockets?
 
     init(spec: ListenerSpec) {
         self.spec = spec
@@ -122,6 +125,19 @@ final class Listener: EventHandler {
         }
     }
 
+    /// Uses an inherited socket instead of binding one (InheritedSockets).
+    func adopt(_ socketFD: Int32, from pool: InheritedSockets) {
+        fd = socketFD
+        adoptedFrom = pool
+        if let size = spec.receiveBuffer { _ = Socket.setOption(fd, SOL_SOCKET, SO_RCVBUF, size) }
+        if let size = spec.sendBuffer { _ = Socket.setOption(fd, SOL_SOCKET, SO_SNDBUF, size) }
+        var accepting: Int32 = 0
+        var size = socklen_t(MemoryLayout<Int32>.size)
+        if spec.socketType != .dgram, getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &accepting, &size) == 0, accepting == 0 {
+            _ = listen(fd, spec.backlog)
+        }
+    }
+
     /// Applies options that may change on reload without re-binding.
     func reapply(_ newSpec: ListenerSpec) {
         let old = spec
@@ -155,6 +171,13 @@ final class Listener: EventHandler {
         bindRetry?.cancel()
         bindRetry = nil
         guard isOpen else { return }
+        if let pool = adoptedFrom {
+            // systemd's socket: kept for a later reload, never closed or unlinked here.
+            pool.giveBack(fd)
+            adoptedFrom = nil
+            fd = -1
+            return
+        }
         close(fd)
         fd = -1
         if case .unix(let path, _, _, _) = spec.address { unlink(path) }

@@ -21,7 +21,13 @@ struct ClientFacts {
 extension ServiceRuntime {
     /// A new connection on a nowait or builtin service, or one handed over by tcpmux
     /// (`viaTCPMux`: refusals then answer `-...` as RFC 1078 wants).
-    func handleConnection(fd: Int32, peer: PeerInfo, viaTCPMux: Bool = false) {
+    /// On a `proxy_protocol` service the PROXY header is read first (ProxyHeaderReader), which
+    /// calls back with `proxyHeaderRead` and the client the header names.
+    func handleConnection(fd: Int32, peer: PeerInfo, viaTCPMux: Bool = false, proxyHeaderRead: Bool = false) {
+        if let proxy = service.proxyProtocol, !viaTCPMux, !proxyHeaderRead {
+            ProxyHeaderReader.start(fd: fd, peer: peer, policy: proxy, runtime: self)
+            return
+        }
         applySocketOptions(fd)
         if let reason = quickRefusal(for: peer) {
             refuse(fd: fd, peer: peer, reason: reason, facts: ClientFacts(), viaTCPMux: viaTCPMux)

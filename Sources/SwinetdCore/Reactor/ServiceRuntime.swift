@@ -14,9 +14,11 @@ struct PeerInfo {
     var local: (IPAddress, UInt16)?
     /// SO_PEERCRED of a Unix-socket peer.
     var unixCredentials: (pid: pid_t, uid: uid_t, gid: gid_t)?
+    /// The load balancer that sent a PROXY protocol header naming `address` (docs/PROXY.md).
+    var proxiedBy: IPAddress?
 
     var logText: String {
-        if let address { return "from=\(address) port=\(port)" }
+        if let address { return "from=\(address) port=\(port)" + (proxiedBy.map { " via=\($0)" } ?? "") }
         if let creds = unixCredentials { return "from=unix pid=\(creds.pid) uid=\(creds.uid)" }
         return ""  // a wait service's child: the peer is whoever it accepts or reads from
     }
@@ -114,6 +116,16 @@ final class ServiceRuntime {
     }
 
     private func bind(_ listener: Listener) {
+        let inherited = supervisor.inheritedSockets
+        if let fd = inherited.take(
+            for: listener.spec, serviceID: service.id,
+            configuredIDs: { [supervisor] in Set(supervisor.runtimes.map { $0.service.id }) })
+        {
+            listener.adopt(fd, from: inherited)
+            listener.bindRetry = nil
+            logger.info("\(service.name): adopted inherited socket fd \(fd) for \(listener.spec)")
+            return
+        }
         do {
             try listener.open()
             listener.bindRetry = nil
@@ -318,7 +330,12 @@ final class ServiceRuntime {
     private func spawnWaitChild(fd: Int32, peer: PeerInfo) -> pid_t? {
         guard let plan else { return nil }
         reserveChild(peer: nil)
-        let result = plan.spawn(fd: fd, environment: connectionEnvironment(peer))
+        let result =
+            service.listenFDs
+            ? ListenFDs.spawn(
+                plan, sockets: listeners.filter(\.isOpen).map(\.fd), id: service.id,
+                environment: connectionEnvironment(peer))
+            : plan.spawn(fd: fd, environment: connectionEnvironment(peer))
         return finishSpawn(result, peer: peer, user: nil, isWaitChild: true)
     }
 
@@ -447,6 +464,7 @@ final class ServiceRuntime {
             environment.append("TCPLOCALIP=\(address)")
             environment.append("TCPLOCALPORT=\(port)")
         }
+        if let proxy = peer.proxiedBy { environment.append("PROXY_PEER=\(proxy)") }
         return environment
     }
 

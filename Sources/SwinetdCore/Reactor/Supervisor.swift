@@ -101,6 +101,8 @@ public final class Supervisor {
     public private(set) var reloadCount = 0
     /// Tells systemd (Type=notify) about readiness, reloads and shutdown.
     public let notifier = SystemdNotifier()
+    /// Listening sockets passed by systemd (socket activation); set by main before the first apply.
+    public var inheritedSockets = InheritedSockets()
 
     public init(options: DaemonOptions, logger: Logger) throws(SystemError) {
         self.options = options

@@ -117,10 +117,21 @@ final class SpawnPlan {
     }
 
     /// Starts the program with `fd` as fds 0, 1 and 2 (and `extraFDs` from 3 on), adding `environment`.
-    func spawn(fd: Int32, extraFDs: [Int32] = [], environment: [String]) -> Result<SpawnedChild, Failure> {
+    /// `childPIDVariable` (LISTEN_PID) is added with the child's own pid as its value, written by
+    /// the child itself just before execve.
+    func spawn(fd: Int32, extraFDs: [Int32] = [], environment: [String], childPIDVariable: String? = nil)
+        -> Result<SpawnedChild, Failure>
+    {
         // Never run a sandboxed service without its sandbox.
         if let problem = sandbox?.setupProblem { return .failure(Failure(errno: 0, step: problem, child: nil)) }
-        let connectionEnvironment = environment.map { strdup($0) }
+        var connectionEnvironment = environment.map { strdup($0) }
+        var pidValue: UnsafeMutablePointer<CChar>? = nil
+        if let name = childPIDVariable {
+            // Room for 20 digits and the NUL, filled by the child.
+            let entry = strdup(name + "=" + String(repeating: "0", count: 20))!
+            pidValue = entry + name.utf8.count + 1
+            connectionEnvironment.append(entry)
+        }
         defer { for pointer in connectionEnvironment { free(pointer) } }
         var envp: [UnsafeMutablePointer<CChar>?] = []
         envp.reserveCapacity(baseEnvironment.count + connectionEnvironment.count + 1)
@@ -160,6 +171,7 @@ final class SpawnPlan {
                         attr.chroot_dir = UnsafePointer(chrootDirectory)
                         attr.cwd = UnsafePointer(workingDirectory)
                         attr.sandbox = UnsafePointer(sandbox?.pointer)
+                        attr.pid_env_value = pidValue
                         return sw_spawn(&attr, &pid, &pidfd, &step)
                       }
                     }
