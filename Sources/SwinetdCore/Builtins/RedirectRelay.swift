@@ -182,6 +182,7 @@ final class RedirectRelay {
         close(client)
         close(server)
         runtime.inProcessEnded(peer: peer.address)
+        runtime.countBytes(in: upstream.bytes, out: downstream.bytes)
         if connected {
             runtime.log.traffic(
                 bytesIn: upstream.bytes, bytesOut: downstream.bytes,

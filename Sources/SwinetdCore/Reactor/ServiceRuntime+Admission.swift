@@ -23,6 +23,7 @@ extension ServiceRuntime {
     /// (`viaTCPMux`: refusals then answer `-...` as RFC 1078 wants).
     func handleConnection(fd: Int32, peer: PeerInfo, viaTCPMux: Bool = false) {
         applySocketOptions(fd)
+        countAccepted()
         if let reason = quickRefusal(for: peer) {
             refuse(fd: fd, peer: peer, reason: reason, facts: ClientFacts(), viaTCPMux: viaTCPMux)
             return
@@ -157,6 +158,7 @@ extension ServiceRuntime {
     private func refuse(fd: Int32, peer: PeerInfo, reason: String, facts: ClientFacts, viaTCPMux: Bool) {
         log.fail(reason, peer: peer, user: facts.user)
         supervisor.noteRefusal()
+        countRefused(reason, peer: peer)
         sendFile(service.setup.banner, to: fd)
         sendFile(service.setup.bannerFail, to: fd)
         if viaTCPMux { sendText("-Service not available\r\n", to: fd) }
