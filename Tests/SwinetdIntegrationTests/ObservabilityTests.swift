@@ -229,13 +229,26 @@ extension Integration {
         /// the event, service, pid, peer, exit status and reason as fields; hostile bytes in a
         /// service id cannot break the line.
         @Test func jsonLogFormat() throws {
-            let (probePort, exitPort, deniedPort) = (Ports.free(), Ports.free(), Ports.free())
+            let (probePort, exitPort, deniedPort, filedPort) = (Ports.free(), Ports.free(), Ports.free(), Ports.free())
+            let dir = try TempDir()
+            let fileLog = dir.path + "/filed.log"
             let daemon = try Daemon(
                 config: Xinetd.loggingDefaults + Xinetd.probe("probe", port: probePort)
                     + Xinetd.probe("exiter", port: exitPort, mode: "exit 7")
-                    + Xinetd.probe("denied", port: deniedPort, ["only_from = 127.0.0.2", "id = de\"nied\\x"]),
+                    + Xinetd.probe("denied", port: deniedPort, ["only_from = 127.0.0.2", "id = de\"nied\\x"])
+                    + Xinetd.probe("filed", port: filedPort, ["log_type = FILE \(fileLog)", "log_on_success = PID EXIT"]),
                 arguments: ["--log-format", "json", "--control", "none"])
             defer { daemon.stop() }
+            let filed = try TCP.probe("127.0.0.1", filedPort)
+            #expect(Clock.poll(timeout: 5) { Files.read(fileLog).contains("\"EXIT\"") }, "\(Files.read(fileLog))")
+            let fileObjects = try Files.read(fileLog).split(separator: "\n").map {
+                try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+            }
+            #expect(fileObjects.count == 2, "\(Files.read(fileLog))")
+            #expect(fileObjects.first??["event"] as? String == "START")
+            #expect(fileObjects.first??["pid"] as? Int == filed.pid.map(Int.init))
+            #expect(fileObjects.last??["status"] as? Int == 0)
+            #expect(fileObjects.last??["service"] as? String == "filed")
             let report = try TCP.probe("127.0.0.1", probePort)
             _ = try TCP.exchange("127.0.0.1", exitPort)
             _ = try TCP.exchange("127.0.0.1", deniedPort)
