@@ -42,8 +42,15 @@ extension Integration {
         /// by reason "address"), and the daemon-wide gauges. Every line is valid exposition text.
         @Test func metricsEndpointCountsConnections() throws {
             let (probePort, exitPort, deniedPort, metricsPort) = (Ports.free(), Ports.free(), Ports.free(), Ports.free())
+            let (echoPort, badPort) = (Ports.free(), Ports.free())
+            // Executable, but not a format execve knows: every spawn fails with ENOEXEC.
+            let dir = try TempDir()
+            let bad = try dir.write("bad", "\u{7f}not an executable\n")
+            chmod(bad, 0o755)
             let daemon = try Daemon(
                 config: Xinetd.loggingDefaults
+                    + Xinetd.service("bad", ["type = UNLISTED", "socket_type = stream", "protocol = tcp", "wait = no", "user = root", "bind = 127.0.0.1", "port = \(badPort)", "server = \(bad)"])
+                    + Xinetd.service("echo", ["type = INTERNAL UNLISTED", "socket_type = stream", "protocol = tcp", "wait = no", "user = root", "bind = 127.0.0.1", "port = \(echoPort)"])
                     + Xinetd.probe("probe", port: probePort)
                     + Xinetd.probe("exiter", port: exitPort, mode: "exit 3")
                     + Xinetd.probe("denied", port: deniedPort, ["only_from = 127.0.0.2"]),
@@ -55,11 +62,14 @@ extension Integration {
             #expect(before.status == 200)
             #expect(before.head.contains("Content-Type: text/plain; version=0.0.4"))
             #expect(Self.metric(before.body, "swinetd_connections_accepted_total", ["service=\"probe\""]) == 0)
-            #expect(Self.metric(before.body, "swinetd_services") == 3)
+            #expect(Self.metric(before.body, "swinetd_services") == 5)
 
             for _ in 0..<3 { #expect(try TCP.probe("127.0.0.1", probePort).isComplete) }
             _ = try TCP.exchange("127.0.0.1", exitPort)
             for _ in 0..<2 { _ = try TCP.exchange("127.0.0.1", deniedPort) }
+            _ = try TCP.exchange("127.0.0.1", badPort)
+            daemon.waitForLog("FAIL: bad exec", count: 1)
+            #expect(try TCP.exchange("127.0.0.1", echoPort, send: Array("hello, metrics\n".utf8)).text == "hello, metrics\n")
             daemon.waitForLog("EXIT: exiter", count: 1)
             daemon.waitForLog("EXIT: probe", count: 3)
             _ = Clock.poll(timeout: 3) { daemon.children().isEmpty }
@@ -77,6 +87,11 @@ extension Integration {
             #expect(Self.metric(after, "swinetd_connections_accepted_total", ["service=\"denied\""]) == 2)
             #expect(Self.metric(after, "swinetd_spawns_total", ["service=\"denied\""]) == 0)
             #expect(Self.metric(after, "swinetd_refusals_total") == 2)
+            #expect(Self.metric(after, "swinetd_spawn_failures_total", ["service=\"bad\""]) == 1, "\(daemon.log)")
+            #expect(Self.metric(after, "swinetd_spawns_total", ["service=\"bad\""]) == 0)
+            #expect(Self.metric(after, "swinetd_in_process_received_bytes_total", ["service=\"echo\""]) == 15)
+            #expect(Self.metric(after, "swinetd_in_process_sent_bytes_total", ["service=\"echo\""]) == 15)
+            #expect(Self.metric(after, "swinetd_connections_accepted_total", ["service=\"echo\""]) == 1)
             #expect(Self.metric(after, "swinetd_children") == 0)
             #expect((Self.metric(after, "swinetd_open_fds") ?? 0) > 3)
 

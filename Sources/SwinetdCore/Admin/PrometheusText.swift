@@ -88,10 +88,10 @@ enum PrometheusText {
             sample("swinetd_child_duration_seconds_sum", labels[i], formatDouble(m.durationSum))
             sample("swinetd_child_duration_seconds_count", labels[i], "\(m.durationCount)")
         }
-        perService("swinetd_relay_received_bytes_total", "counter", "Bytes in-process relays (redirect) read from clients.") {
+        perService("swinetd_in_process_received_bytes_total", "counter", "Bytes in-process services (builtins, redirect) read from clients.") {
             "\($0.metrics.bytesIn)"
         }
-        perService("swinetd_relay_sent_bytes_total", "counter", "Bytes in-process relays (redirect) sent to clients.") {
+        perService("swinetd_in_process_sent_bytes_total", "counter", "Bytes in-process services (builtins, redirect) sent to clients.") {
             "\($0.metrics.bytesOut)"
         }
 
