@@ -10,11 +10,11 @@ extension Integration {
     @Suite struct ObservabilityTests {
         /// One raw HTTP/1.1 request; returns (status, headers, body).
         static func http(
-            _ port: UInt16, _ target: String, method: String = "GET", headers: [String] = []
+            _ port: UInt16, _ target: String, method: String = "GET", headers: [String] = [], body: String = ""
         ) throws -> (status: Int, head: String, body: String) {
             let connection = try Connection.tcp("127.0.0.1", port)
             defer { connection.close() }
-            let request = "\(method) \(target) HTTP/1.1\r\nHost: 127.0.0.1\r\n" + headers.map { $0 + "\r\n" }.joined() + "\r\n"
+            let request = "\(method) \(target) HTTP/1.1\r\nHost: 127.0.0.1\r\n" + headers.map { $0 + "\r\n" }.joined() + "\r\n" + body
             try connection.send(request)
             let text = connection.readToEOF(timeout: 5).text
             guard let split = text.range(of: "\r\n\r\n") else { throw HarnessError("no HTTP head in: \(text)") }
@@ -314,6 +314,12 @@ extension Integration {
             let cookie = try Self.http(adminPort, "/login?token=\(token)")
             #expect(cookie.status == 303)
             #expect(cookie.head.contains("Set-Cookie: swinetd_admin=\(token); Path=/; HttpOnly; SameSite=Strict"))
+            let form = try Self.http(
+                adminPort, "/login", method: "POST",
+                headers: ["Content-Type: application/x-www-form-urlencoded", "Content-Length: \(token.count + 6)"], body: "token=\(token)")
+            #expect(form.status == 303, "\(form)")
+            #expect(form.head.contains("Set-Cookie: swinetd_admin=\(token);"))
+            #expect(try Self.http(adminPort, "/login", method: "POST", headers: ["Content-Length: 9"], body: "token=bad").status == 403)
             let page = try Self.http(adminPort, "/", headers: ["Cookie: swinetd_admin=\(token)"])
             #expect(page.body.contains("<title>swinetd console</title>"))
             #expect(page.head.contains("Content-Security-Policy:"))
@@ -329,10 +335,10 @@ extension Integration {
             #expect(TCP.connectErrno("127.0.0.1", probePort) == 0)
             let pause = try Self.http(adminPort, "/api/pause?service=probe", method: "POST", headers: bearer + ["X-Swinetd-Console: 1"])
             #expect(pause.body.contains("\"ok\":true"), "\(pause)")
-            #expect(TCP.connectErrno("127.0.0.1", probePort) == ECONNREFUSED)
+            #expect(TCP.connectErrno("127.0.0.1", probePort) == ECONNREFUSED, "\(daemon.log)")
             let resume = try Self.http(adminPort, "/api/resume?service=probe", method: "POST", headers: ["Cookie: swinetd_admin=\(token)", "X-Swinetd-Console: 1"])
             #expect(resume.body.contains("\"ok\":true"), "\(resume)")
-            #expect(try TCP.probe("127.0.0.1", probePort).isComplete)
+            #expect(try TCP.probe("127.0.0.1", probePort).isComplete, "\(daemon.log)")
 
             let check = try Self.http(adminPort, "/api/check", headers: bearer)
             #expect(check.body.contains("\"ok\":true"))

@@ -7,7 +7,7 @@ enum ConsolePage {
         <style>body{font:15px system-ui,sans-serif;margin:3em auto;max-width:28em}input{font:inherit;width:100%;margin:.5em 0}</style>
         </head><body><h1>swinetd</h1>
         \(failed ? "<p id=\"login-error\" style=\"color:#b00\">Wrong token.</p>" : "")
-        <form method="get" action="/login"><label>Admin token (the contents of --admin-token-file)
+        <form method="post" action="/login"><label>Admin token (the contents of --admin-token-file)
         <input type="password" name="token" id="token" autocomplete="current-password" autofocus></label>
         <button type="submit" id="login">Sign in</button></form></body></html>
         """

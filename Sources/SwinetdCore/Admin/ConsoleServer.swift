@@ -60,7 +60,9 @@ extension Supervisor {
             return HTTPResponse(status: 405, headers: [("Allow", "GET, POST")], body: "method not allowed\n")
         }
         if request.path == "/login" {
-            guard let given = request.query["token"], ConsoleAuth.matches(given, token) else {
+            // The sign-in form POSTs the token (so it stays out of the URL and history); scripts may GET.
+            let given = request.method == "POST" ? request.formFields["token"] : request.query["token"]
+            guard let given, ConsoleAuth.matches(given, token) else {
                 return HTTPResponse(status: 403, contentType: "text/html; charset=utf-8", headers: pageHeaders, body: ConsolePage.login(failed: true))
             }
             return HTTPResponse(

@@ -6,6 +6,7 @@ struct HTTPRequest {
     var query: [String: String] = [:]
     /// Lower-cased names.
     var headers: [String: String] = [:]
+    var body: [UInt8] = []
 
     /// Whether `bytes` hold the whole head (and the body its Content-Length announces).
     static func isComplete(_ bytes: [UInt8]) -> Bool {
@@ -48,6 +49,7 @@ struct HTTPRequest {
             guard let colon = line.firstIndex(of: ":") else { continue }
             request.headers[line[..<colon].lowercased()] = String(line[line.index(after: colon)...]).trimmingCharacters()
         }
+        request.body = Array(bytes[(end + 4)...])
         return request
     }
 
@@ -66,6 +68,16 @@ struct HTTPRequest {
             }
         }
         return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// The fields of an `application/x-www-form-urlencoded` body.
+    var formFields: [String: String] {
+        var fields: [String: String] = [:]
+        for pair in String(decoding: body, as: UTF8.self).split(separator: "&") {
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            fields[Self.percentDecode(parts[0])] = parts.count > 1 ? Self.percentDecode(parts[1]) : ""
+        }
+        return fields
     }
 
     /// The value of one cookie.

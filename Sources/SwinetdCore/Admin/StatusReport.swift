@@ -189,7 +189,18 @@ extension Supervisor {
         if let seconds, !(seconds > 0 && seconds <= Self.indefinitePauseSeconds / 4) {
             return .failure(AdminError("bad duration \(seconds)"))
         }
-        for runtime in selected { runtime.pause(seconds: seconds ?? Self.indefinitePauseSeconds) }
+        for runtime in selected {
+            // A child being spawned on a worker thread holds a copy of every descriptor until it
+            // execs, so closing the listener alone could leave it listening (connections queue,
+            // and re-binding on resume fails). shutdown() stops the socket itself. Only for
+            // sockets swinetd accepts from: a wait service's child may own its socket.
+            if runtime.service.builtin != nil || !runtime.service.wait {
+                for listener in runtime.listeners where listener.isOpen && listener.spec.socketType != .dgram {
+                    shutdown(listener.fd, Int32(SHUT_RDWR))
+                }
+            }
+            runtime.pause(seconds: seconds ?? Self.indefinitePauseSeconds)
+        }
         let how = seconds.map { "for \(Self.duration(Int($0.rounded(.up))))" } ?? "until resumed"
         logger.notice("\(name): paused \(how) by an administrator")
         return .success("paused \(selected.count) service\(selected.count == 1 ? "" : "s") named \(name) \(how)")
