@@ -133,7 +133,12 @@ struct Run: ParsableCommand {
         try supervisor.startSpawnThreads()
         supervisor.apply(configuration)
         supervisor.logListeners()
-        try supervisor.startAdmin()
+        do {
+            try supervisor.startAdmin()
+        } catch {
+            logger.critical("\(error)")  // stderr may be gone already (detached)
+            throw error
+        }
         defer { supervisor.stopAdmin() }
         if let pidfile { try DaemonProcess.writePidfile(pidfile) }
         defer { if let pidfile { DaemonProcess.removePidfile(pidfile) } }

@@ -113,7 +113,8 @@ extension Supervisor {
                 logger.info("control socket \(path)")
             } catch {
                 if admin.controlExplicit { throw error }
-                logger.warning("\(error); running without a control socket (--control PATH or none)")
+                // Expected when not root (no /run to write to): then it is only information.
+                logger.log(level: geteuid() == 0 ? .warning : .info, "\(error); running without a control socket (--control PATH or none)")
             }
         }
         if let text = admin.consoleAddress, let (address, port) = AdminOptions.parseAddress(text),
