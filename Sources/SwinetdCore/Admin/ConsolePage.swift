@@ -51,8 +51,9 @@ enum ConsolePage {
             acc.push(Math.max(0, history[i][0] - history[i-1][0]));
             ref.push(Math.max(0, history[i][1] - history[i-1][1]));
           }
-          const w = 160, h = 28, max = Math.max(1, ...acc, ...ref), n = acc.length;
-          const pts = a => a.map((v, i) => ((n === 1 ? w : i * w / (n - 1)).toFixed(1)) + "," + (h - 1 - v * (h - 2) / max).toFixed(1)).join(" ");
+          // A fixed time axis: the newest sample at the right edge, ten minutes across.
+          const w = 160, h = 28, max = Math.max(1, ...acc, ...ref), n = acc.length, step = w / 119;
+          const pts = a => a.map((v, i) => (w - (n - 1 - i) * step).toFixed(1) + "," + (h - 1 - v * (h - 2) / max).toFixed(1)).join(" ");
           return `<svg width="${w}" height="${h}" role="img" aria-label="accepted and refused per 5 s, max ${max}">` +
             `<polyline fill="none" stroke="#07a" stroke-width="1.5" points="${pts(acc)}"/>` +
             `<polyline fill="none" stroke="#c22" stroke-width="1.5" points="${pts(ref)}"/></svg> <span class="muted">max ${max}</span>`;
