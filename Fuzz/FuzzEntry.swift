@@ -4,6 +4,7 @@
 //   FUZZ_INETD   ConfigLoader.load(text:) on inetd.conf text
 //   FUZZ_XINETD  ConfigLoader.load(text:) on xinetd.conf text
 //   FUZZ_HOSTS   HostsAccessRules.parse(allow:deny:) and check() on a few clients
+//   FUZZ_PROXY   ProxyProtocol.parse: determinism, bounds, and that every prefix of a valid header needs more
 //   FUZZ_TCPMUX  the tcpmux line reader, through a real in-process Supervisor over loopback, with a
 //                model of RFC 1078 as the oracle for the reply
 // A failed invariant calls fatalError, which libFuzzer reports as a crash and saves the input.
@@ -236,5 +237,37 @@ public func fuzzOne(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     // A reset may cut the reply short when unread input was left behind.
     if (reset || !consumesAll) && expected.starts(with: reply) { return 0 }
     fatalError("reply \(String(decoding: reply.prefix(200), as: UTF8.self).debugDescription) (reset \(reset)) != expected \(String(decoding: expected.prefix(200), as: UTF8.self).debugDescription) for input \(String(decoding: input.prefix(200), as: UTF8.self).debugDescription)")
+}
+#endif
+
+#if FUZZ_PROXY
+/// The PROXY protocol parser, as the header reader uses it: it parses what has arrived so far and
+/// must never call a prefix of a valid header invalid, nor see a different header in it.
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzzOne(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
+    let bytes = size > 0 && data != nil ? Array(UnsafeBufferPointer(start: data, count: size)) : []
+    let outcome = ProxyProtocol.parse(bytes)
+    if ProxyProtocol.parse(bytes) != outcome { fatalError("non-deterministic parse") }
+    switch outcome {
+    case .needMore:
+        if bytes.count >= ProxyProtocol.maximumLength { fatalError("needMore after \(bytes.count) bytes") }
+    case .invalid(let reason):
+        if reason.isEmpty || reason.utf8.count > 200 || reason.utf8.contains(where: { $0 < 32 }) {
+            fatalError("unfit log reason \(reason.debugDescription)")
+        }
+    case .header(let header):
+        guard header.length >= 1, header.length <= bytes.count, header.length <= ProxyProtocol.maximumLength else {
+            fatalError("header length \(header.length) of \(bytes.count) bytes")
+        }
+        let exact = Array(bytes[..<header.length])
+        if ProxyProtocol.parse(exact) != .header(header) { fatalError("the header alone parses differently") }
+        if ProxyProtocol.parse(exact + Array("GET / HTTP/1.0\r\n".utf8)) != .header(header) {
+            fatalError("bytes after the header changed it")
+        }
+        for k in 0..<header.length where ProxyProtocol.parse(Array(bytes[..<k])) != .needMore {
+            fatalError("the \(k)-byte prefix of a valid header is not needMore: \(ProxyProtocol.parse(Array(bytes[..<k])))")
+        }
+    }
+    return 0
 }
 #endif

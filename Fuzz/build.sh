@@ -4,13 +4,13 @@
 # Fuzz/FuzzEntry.swift, compiled as ONE Swift module with -sanitize=fuzzer,address. Nothing is
 # added to Package.swift and nothing in Sources is changed.
 #
-# usage: Fuzz/build.sh [TARGET...]     TARGET: inetd xinetd hosts tcpmux (default: all)
+# usage: Fuzz/build.sh [TARGET...]     TARGET: inetd xinetd hosts proxy tcpmux (default: all)
 # output: $OUT/fuzz-TARGET (OUT defaults to .build-fuzz in the repository)
 set -eu
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 OUT=${OUT:-$ROOT/.build-fuzz}
-TARGETS=${*:-inetd xinetd hosts tcpmux}
+TARGETS=${*:-inetd xinetd hosts proxy tcpmux}
 LOG_SRC=""
 for candidate in .build-rel5 .build .build-tests; do
     if [ -d "$candidate/checkouts/swift-log/Sources/Logging" ]; then LOG_SRC=$ROOT/$candidate/checkouts/swift-log/Sources/Logging; break; fi

@@ -13,7 +13,7 @@ ROOT=$(pwd)
 OUT=${OUT:-$ROOT/.build-fuzz}
 SECONDS_EACH=${1:-600}
 shift || true
-TARGETS=${*:-inetd xinetd hosts tcpmux}
+TARGETS=${*:-inetd xinetd hosts proxy tcpmux}
 NETNS=""
 if unshare -n true 2>/dev/null; then NETNS="unshare -n $ROOT/Fuzz/lo-up.sh"; fi
 status=0

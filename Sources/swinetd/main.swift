@@ -30,7 +30,7 @@ struct Swinetd: ParsableCommand {
         commandName: "swinetd",
         abstract: "The Internet super-server: listens on configured sockets and starts a program per connection.",
         version: "0.1.0",
-        subcommands: [Run.self, Check.self, Convert.self],
+        subcommands: [Run.self, Check.self, Convert.self, Status.self, Pause.self, Resume.self, Reload.self],
         defaultSubcommand: Run.self
     )
 }
@@ -88,6 +88,8 @@ struct Run: ParsableCommand {
     @Option(help: "Where SIGUSR1 writes the state dump.")
     var dumpFile: String = "/run/swinetd.dump"
 
+    @OptionGroup var admin: AdminArguments
+
     func run() throws {
         // systemd socket activation: before the environment is read and before a fork changes our pid.
         let inherited = InheritedSockets.takeFromEnvironment()
@@ -107,13 +109,15 @@ struct Run: ParsableCommand {
         options.hostsDenyPath = DaemonProcess.absolutePath(hostsDeny)
         options.loadOptions.defaultBacklog = backlog
         options.loadOptions.libwrapClassic = libwrap
+        options.admin = try admin.options()
 
         let pidfile = pidfile.map(DaemonProcess.absolutePath)
         let configuration = ConfigLoader.load(paths: options.configPaths, options: options.loadOptions)
         if !foreground { try DaemonProcess.detach() }
         let useStderr = foreground
+        let logFormat = options.admin.logFormat
         LoggingSystem.bootstrap { _ in
-            useStderr ? StderrLogHandler() as any LogHandler : SyslogLogHandler() as any LogHandler
+            useStderr ? (logFormat == .json ? JSONLogHandler() as any LogHandler : StderrLogHandler() as any LogHandler) : SyslogLogHandler() as any LogHandler
         }
         let logger = Logger(label: "swinetd")
         for diagnostic in configuration.diagnostics {
@@ -134,6 +138,13 @@ struct Run: ParsableCommand {
         supervisor.apply(configuration)
         supervisor.logListeners()
         inherited.logUnused(logger)
+        do {
+            try supervisor.startAdmin()
+        } catch {
+            logger.critical("\(error)")  // stderr may be gone already (detached)
+            throw error
+        }
+        defer { supervisor.stopAdmin() }
         if let pidfile { try DaemonProcess.writePidfile(pidfile) }
         defer { if let pidfile { DaemonProcess.removePidfile(pidfile) } }
         logger.info("ready: \(configuration.services.count) services")

@@ -1,3 +1,4 @@
+import CSwinetd
 import Logging
 
 #if canImport(Glibc)

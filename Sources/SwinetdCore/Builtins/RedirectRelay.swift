@@ -1,3 +1,5 @@
+import CSwinetd
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -182,6 +184,7 @@ final class RedirectRelay {
         close(client)
         close(server)
         runtime.inProcessEnded(peer: peer.address)
+        runtime.countBytes(in: upstream.bytes, out: downstream.bytes)
         if connected {
             runtime.log.traffic(
                 bytesIn: upstream.bytes, bytesOut: downstream.bytes,

@@ -1,3 +1,5 @@
+import CSwinetd
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -104,6 +106,7 @@ final class StreamBuiltinConnection: EventHandler {
         for _ in 0..<rounds {
             let n = Socket.receive(fd, scratch.baseAddress!, scratch.count)
             if n > 0 {
+                runtime.metrics.bytesIn &+= UInt64(n)
                 if builtin == .echo && !lingering {
                     return echo(UnsafeRawBufferPointer(rebasing: scratch[0..<n]))
                 }
@@ -144,6 +147,7 @@ final class StreamBuiltinConnection: EventHandler {
 
     private func echo(_ bytes: UnsafeRawBufferPointer) -> Bool {
         let sent = Socket.send(fd, bytes.baseAddress!, bytes.count)
+        if sent > 0 { runtime.metrics.bytesOut &+= UInt64(sent) }
         if sent < 0 {
             if errno != EAGAIN && errno != EWOULDBLOCK {
                 finish()
@@ -171,6 +175,7 @@ final class StreamBuiltinConnection: EventHandler {
                     return false
                 }
                 pendingOffset += n
+                runtime.metrics.bytesOut &+= UInt64(n)
             }
             pending = []
             pendingOffset = 0
@@ -190,6 +195,7 @@ final class StreamBuiltinConnection: EventHandler {
                     return false
                 }
                 chargenOffset = (chargenOffset + n) % BuiltinData.chargenCycleLength
+                runtime.metrics.bytesOut &+= UInt64(n)
             }
             return true
         case .daytime, .time:
@@ -211,6 +217,7 @@ final class StreamBuiltinConnection: EventHandler {
                 return
             }
             reply.removeFirst(n)
+            runtime.metrics.bytesOut &+= UInt64(n)
         }
         shutdown(fd, Int32(SHUT_WR))
         lingering = true

@@ -55,22 +55,33 @@ final class LimitedLogFile {
 }
 
 /// Where one service's START/EXIT/FAIL lines go, in xinetd.log(5) form, with only the fields its
-/// `log_on_success` / `log_on_failure` ask for.
+/// `log_on_success` / `log_on_failure` ask for. With `--log-format json` the same fields go out as
+/// one JSON object per line (`event`, `service`, `pid`, `from`, `status`, ...; JSONLogHandler).
 struct ServiceLog {
     let settings: LogSettings
     let id: String
     let logger: Logger
     let file: LimitedLogFile?
+    var json = false
 
-    private func emit(_ line: String, level: Logger.Level = .info) {
+    /// The fields of one line, in order, for the JSON form.
+    private typealias Fields = [(String, Logger.MetadataValue)]
+
+    private func emit(_ line: String, event: String, _ fields: Fields, level: Logger.Level = .info) {
         switch settings.destination {
         case .file:
-            let stamp = LogTime.localStamp()
-            file?.write("\(stamp): \(line)")
+            if json {
+                file?.write(JSONLogHandler.line(level: level, message: line, metadata: [("event", "\(event)"), ("service", "\(id)")] + fields))
+            } else {
+                let stamp = LogTime.localStamp()
+                file?.write("\(stamp): \(line)")
+            }
         case .syslog(let facility, let priority):
             sw_syslog(facility | priority, line)
         case nil:
-            logger.log(level: level, "\(line)")
+            var metadata: Logger.Metadata = ["event": "\(event)", "service": "\(id)"]
+            for (key, value) in fields { metadata[key] = value }
+            logger.log(level: level, "\(line)", metadata: metadata)
         }
     }
 
@@ -80,17 +91,29 @@ struct ServiceLog {
         return ""
     }
 
+    private func hostFields(_ peer: PeerInfo) -> Fields {
+        if let address = peer.address { return [("from", "\(address)"), ("port", .stringConvertible(Int(peer.port)))] }
+        if let creds = peer.unixCredentials {
+            return [("from", "unix"), ("peer_pid", .stringConvertible(Int(creds.pid))), ("peer_uid", .stringConvertible(Int(creds.uid)))]
+        }
+        return []
+    }
+
     private static func join(_ parts: [String]) -> String { parts.filter { !$0.isEmpty }.joined(separator: " ") }
 
     func start(pid: pid_t?, peer: PeerInfo, user: String?) {
         let fields = settings.onSuccess
         guard fields.contains(.pid) || fields.contains(.host) || fields.contains(.userid) else { return }
+        var extra: Fields = []
+        if fields.contains(.pid), let pid { extra.append(("pid", .stringConvertible(Int(pid)))) }
+        if fields.contains(.host) { extra += hostFields(peer) }
+        if fields.contains(.userid), let user { extra.append(("user", "\(user)")) }
         emit(
             Self.join([
                 "START: \(id)", fields.contains(.pid) ? pid.map { "pid=\($0)" } ?? "" : "",
                 fields.contains(.host) ? host(peer) : "",
-            ]))
-        if fields.contains(.userid), let user { emit("USERID: \(id) \(user)") }
+            ]), event: "START", extra)
+        if fields.contains(.userid), let user, !json { emit("USERID: \(id) \(user)", event: "USERID", [("user", "\(user)")]) }
     }
 
     func exit(pid: pid_t, status: Int32, seconds: Double) {
@@ -99,31 +122,45 @@ struct ServiceLog {
         guard fields.contains(.exit) || fields.contains(.duration) else { return }
         let how = status & 0x7f == 0 ? "status=\((status >> 8) & 0xff)" : "signal=\(status & 0x7f)"
         let rounded = (seconds * 1000).rounded() / 1000
+        var extra: Fields = []
+        if fields.contains(.exit) {
+            extra.append(status & 0x7f == 0 ? ("status", .stringConvertible(Int((status >> 8) & 0xff))) : ("signal", .stringConvertible(Int(status & 0x7f))))
+        }
+        if fields.contains(.pid) { extra.append(("pid", .stringConvertible(Int(pid)))) }
+        if fields.contains(.duration) { extra.append(("duration", .stringConvertible(rounded))) }
         emit(
             Self.join([
                 "EXIT: \(id)", fields.contains(.exit) ? how : "", fields.contains(.pid) ? "pid=\(pid)" : "",
                 fields.contains(.duration) ? "duration=\(rounded)(sec)" : "",
-            ]))
+            ]), event: "EXIT", extra)
     }
 
     /// The end of an in-process relay (redirect): xinetd's TRAFFIC field.
     func traffic(bytesIn: UInt64, bytesOut: UInt64, seconds: Double, peer: PeerInfo) {
         let fields = settings.onSuccess
         let rounded = (seconds * 1000).rounded() / 1000
+        var extra: Fields = fields.contains(.host) ? hostFields(peer) : []
+        if fields.contains(.traffic) {
+            extra += [("bytes_in", .stringConvertible(Int(bytesIn))), ("bytes_out", .stringConvertible(Int(bytesOut)))]
+        }
+        if fields.contains(.duration) { extra.append(("duration", .stringConvertible(rounded))) }
         emit(
             Self.join([
                 "EXIT: \(id)", fields.contains(.host) ? host(peer) : "",
                 fields.contains(.traffic) ? "in=\(bytesIn)(bytes) out=\(bytesOut)(bytes)" : "",
                 fields.contains(.duration) ? "duration=\(rounded)(sec)" : "",
-            ]))
+            ]), event: "EXIT", extra)
     }
 
     /// Nothing when `log_on_failure` is empty, as in xinetd.
     func fail(_ reason: String, peer: PeerInfo, user: String?) {
         let fields = settings.onFailure
         guard !fields.isEmpty else { return }
-        emit(Self.join(["FAIL: \(id) \(reason)", fields.contains(.host) ? host(peer) : ""]), level: .notice)
-        if fields.contains(.userid), let user { emit("USERID: \(id) \(user)") }
+        var extra: Fields = [("reason", "\(reason)")]
+        if fields.contains(.host) { extra += hostFields(peer) }
+        if fields.contains(.userid), let user { extra.append(("user", "\(user)")) }
+        emit(Self.join(["FAIL: \(id) \(reason)", fields.contains(.host) ? host(peer) : ""]), event: "FAIL", extra, level: .notice)
+        if fields.contains(.userid), let user, !json { emit("USERID: \(id) \(user)", event: "USERID", [("user", "\(user)")]) }
     }
 }
 

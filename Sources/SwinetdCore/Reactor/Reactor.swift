@@ -39,6 +39,9 @@ final class ReactorTimer {
     }
 
     func cancel() { isCancelled = true }
+
+    /// When it fires (monotonic ns).
+    var deadlineNanoseconds: Int64 { deadline }
 }
 
 /// Monotonic clock in nanoseconds.

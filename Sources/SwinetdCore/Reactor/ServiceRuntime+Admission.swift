@@ -29,6 +29,7 @@ extension ServiceRuntime {
             return
         }
         applySocketOptions(fd)
+        countAccepted()
         if let reason = quickRefusal(for: peer) {
             refuse(fd: fd, peer: peer, reason: reason, facts: ClientFacts(), viaTCPMux: viaTCPMux)
             return
@@ -163,6 +164,7 @@ extension ServiceRuntime {
     private func refuse(fd: Int32, peer: PeerInfo, reason: String, facts: ClientFacts, viaTCPMux: Bool) {
         log.fail(reason, peer: peer, user: facts.user)
         supervisor.noteRefusal()
+        countRefused(reason, peer: peer)
         sendFile(service.setup.banner, to: fd)
         sendFile(service.setup.bannerFail, to: fd)
         if viaTCPMux { sendText("-Service not available\r\n", to: fd) }

@@ -55,6 +55,8 @@ final class ServiceRuntime {
     /// In-process connections of this service (builtins).
     var inProcessConnections = 0
     lazy var datagramState = DatagramBuiltinState(rate: supervisor.options.udpBuiltinRate)
+    /// Counters for /metrics, status and the console (Admin/MetricsRegistry.swift).
+    let metrics = ServiceMetrics()
 
     init(supervisor: Supervisor) {
         self.supervisor = supervisor
@@ -303,6 +305,20 @@ final class ServiceRuntime {
         }
     }
 
+    /// When a pause ends (monotonic ns), for status; nil when not paused.
+    var resumeDeadline: Int64? { resumeTimer?.deadlineNanoseconds }
+
+    /// Ends a pause now (an administrator's `resume`), as if its time had run out.
+    func resume() {
+        guard let timer = resumeTimer else { return }
+        timer.cancel()
+        resumeTimer = nil
+        spawnCount = 0
+        spawnWindowStart = monotonicNanoseconds()
+        guard !retired else { return }
+        activate()
+    }
+
     // MARK: - Spawning
 
     /// Starts the program for one connection and closes swinetd's copy of `fd`. With spawn
@@ -363,6 +379,7 @@ final class ServiceRuntime {
         peer.port = port
         log.fail(reason, peer: peer, user: nil)
         supervisor.noteRefusal()
+        countRefused(reason, peer: peer)
         return reason
     }
 
@@ -384,10 +401,12 @@ final class ServiceRuntime {
         switch result {
         case .success(let child):
             log.start(pid: child.pid, peer: peer, user: user)
+            countSpawn(succeeded: true)
             supervisor.registerChild(child, record: record)
             return child.pid
         case .failure(let failure):
             log.fail("\(failure.step == "execve" ? "exec" : "fork") (\(failure))", peer: peer, user: user)
+            countSpawn(succeeded: false)
             supervisor.logger.error("\(service.location): \(service.logName): cannot start the program: \(failure)")
             if let child = failure.child {
                 supervisor.registerChild(child, record: ChildRecord(runtime: self, startedAt: record.startedAt, peer: peer.address, isWaitChild: false))

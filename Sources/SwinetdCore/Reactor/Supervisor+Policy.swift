@@ -98,7 +98,7 @@ extension Supervisor {
                 file = opened
             }
         }
-        return ServiceLog(settings: service.logging, id: service.logName, logger: logger, file: file)
+        return ServiceLog(settings: service.logging, id: service.logName, logger: logger, file: file, json: options.admin.logFormat == .json)
     }
 
     /// Drops the open log files so the next configuration reopens them.

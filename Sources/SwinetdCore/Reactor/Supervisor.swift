@@ -38,6 +38,8 @@ public struct DaemonOptions: Sendable {
     public var dumpPath = "/run/swinetd.dump"
     public var hostsDenyPath = "/etc/hosts.deny"
     public var loadOptions = LoadOptions()
+    /// Metrics endpoint, control socket, web console and log format (docs/OBSERVABILITY.md).
+    public var admin = AdminOptions()
 
     public init() {}
 }
@@ -103,6 +105,8 @@ public final class Supervisor {
     public let notifier = SystemdNotifier()
     /// Listening sockets passed by systemd (socket activation); set by main before the first apply.
     public var inheritedSockets = InheritedSockets()
+    /// Counters, recent refusals and the admin servers (Admin/).
+    let observability = Observability()
 
     public init(options: DaemonOptions, logger: Logger) throws(SystemError) {
         self.options = options
@@ -294,8 +298,12 @@ public final class Supervisor {
         liveChildren -= 1
         let seconds = Double(monotonicNanoseconds() - record.startedAt) / 1e9
         record.runtime.log.exit(pid: pid, status: status, seconds: seconds)
+        record.runtime.metrics.childExited(status: status, seconds: seconds)
         record.runtime.childExited(record)
     }
+
+    /// The live children, read-only, for status and the console.
+    var childRecords: [pid_t: ChildRecord] { children }
 
     /// Whether the global child cap allows one more.
     var hasRoomForChild: Bool {
