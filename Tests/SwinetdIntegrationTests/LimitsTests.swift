@@ -133,11 +133,11 @@ extension Integration {
 
             let total = 300
             let clients = 16
-            let next = Mutex(0)
-            let complete = Mutex(0)
-            let failures = Mutex<[String]>([])
-            let doneAtStop = Mutex(-1)
-            let doneAtContinue = Mutex(-1)
+            let next = Locked(0)
+            let complete = Locked(0)
+            let failures = Locked<[String]>([])
+            let doneAtStop = Locked(-1)
+            let doneAtContinue = Locked(-1)
             let daemonPid = daemon.pid
             let finished = runOnThreads(clients + 1, timeout: 40) { index in
                 if index == clients {

@@ -40,8 +40,7 @@ extension Integration {
                     """)
             defer { daemon.stop() }
             let pid = daemon.pid
-            let used = ProcFS.openFDs(pid).count
-            try Self.prlimit(pid, "nofile", "\(used + 6):")
+            try Self.prlimit(pid, "nofile", "\(ProcFS.limitLeaving(6, freeFDsOf: pid)):")
 
             // Hold echo connections until one is not served (it waits in the backlog).
             var held: [Connection] = []
@@ -92,8 +91,7 @@ extension Integration {
             let config = "127.0.0.1:\(echo) stream tcp nowait root internal echo\n"
             let daemon = try Daemon(config: config)
             defer { daemon.stop() }
-            let used = ProcFS.openFDs(daemon.pid).count
-            try Self.prlimit(daemon.pid, "nofile", "\(used):")
+            try Self.prlimit(daemon.pid, "nofile", "\(ProcFS.limitLeaving(0, freeFDsOf: daemon.pid)):")
             let outcome = daemon.hangUp(timeout: 3)
             #expect(!daemon.hasExited(), "the daemon died on a reload without descriptors:\n\(daemon.log)")
             try Self.prlimit(daemon.pid, "nofile", "1024:")

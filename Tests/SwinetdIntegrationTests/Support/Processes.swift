@@ -244,3 +244,19 @@ enum Files {
         guard rename(temporary, path) == 0 else { throw HarnessError("rename to \(path) failed") }
     }
 }
+
+/// A value behind a pthread mutex (NSLock). Synchronization's `Mutex` is a futex that
+/// ThreadSanitizer cannot see, so tests that share state across threads use this one to stay
+/// free of false race reports under `Scripts/sanitizers.sh tsan`.
+final class Locked<Value>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value: Value
+
+    init(_ value: Value) { self.value = value }
+
+    func withLock<Result>(_ body: (inout Value) throws -> Result) rethrows -> Result {
+        lock.lock()
+        defer { lock.unlock() }
+        return try body(&value)
+    }
+}

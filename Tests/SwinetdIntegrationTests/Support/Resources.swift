@@ -48,6 +48,21 @@ extension ProcFS {
         ((try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd")) ?? []).compactMap { Int32($0) }
     }
 
+    /// The RLIMIT_NOFILE that leaves `pid` exactly `spare` free descriptor numbers: the limit
+    /// caps fd numbers, and the open ones need not be contiguous (spawn slots, closed files).
+    static func limitLeaving(_ spare: Int, freeFDsOf pid: pid_t) -> Int {
+        let open = Set(openFDs(pid))
+        var free = 0
+        var fd: Int32 = 0
+        while true {
+            if !open.contains(fd) {
+                if free == spare { return Int(fd) }  // the limit sits on the next free number
+                free += 1
+            }
+            fd += 1
+        }
+    }
+
     /// What each descriptor of `pid` is (readlink of /proc/PID/fd/N), for failure messages.
     static func fdTargets(_ pid: pid_t) -> [String] {
         openFDs(pid).sorted().map { fd in
