@@ -72,7 +72,7 @@ public enum ConfigConverter {
                 [serviceField, service.socketType.rawValue, proto, wait, user, program].joined(separator: "\t")
             }
             let transport = service.socketType == .dgram ? "udp" : "tcp"
-            let sandboxOptions = inetdSandboxOptions(service, lost: &lost)
+            let sandboxOptions = inetdSandboxOptions(service, lost: &lost) + (service.tls?.inetdOptions(lost: &lost) ?? "")
             if case .target(let name, let sendsPlus) = service.tcpmux {
                 return [line("tcpmux/" + (sendsPlus ? "+" : "") + name, "tcp" + sandboxOptions)]
             }
@@ -411,6 +411,7 @@ public enum ConfigConverter {
             for (attribute, values) in service.sandbox.attributes(runsAsRoot: Self.runsAsRoot(service)) {
                 add(attribute, values.joined(separator: " "))
             }
+            for (attribute, value) in service.tls?.attributes ?? [] { add(attribute, value) }
             if service.flags.sensor {
                 switch service.flags.denyTimeSeconds {
                 case nil: add("deny_time", "FOREVER")

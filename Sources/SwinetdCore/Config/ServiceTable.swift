@@ -8,6 +8,9 @@ public enum ServiceTable {
         var notes: [String?] = [nil]
         for service in services {
             notes.append(service.sandbox.isEmpty ? nil : "    sandbox: " + service.sandbox.summary)
+            if let tls = service.tls {
+                notes[notes.count - 1] = (notes[notes.count - 1].map { $0 + "\n" } ?? "") + "    tls: " + tls.summary
+            }
             let mode = modeText(service)
             let program: String
             switch service.program {

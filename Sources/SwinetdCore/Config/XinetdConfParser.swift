@@ -143,6 +143,8 @@ struct XinetdSpec {
     var libwrap: String?
     /// The sandbox attributes (docs/SANDBOX.md), combined with the preset once the user is known.
     var sandbox = SandboxSpec()
+    /// `tls_certificate`, `tls_key`, `tls_client_ca` (docs/TLS.md).
+    var tls = TLSSpec()
     /// defaults only.
     var enabledIDs: Set<String>?
     var disabledIDs: Set<String> = []
@@ -197,6 +199,7 @@ struct XinetdSpecBuilder {
         "chroot", "working_directory", "no_new_privileges", "capabilities", "private_tmp", "protect_system",
         "read_write_paths", "private_network", "system_call_filter", "system_call_architectures", "memory_max",
         "tasks_max", "hardened",
+        "tls_certificate", "tls_key", "tls_client_ca",
     ]
 
     static let knownFlags: Set<String> = [
@@ -534,6 +537,8 @@ struct XinetdSpecBuilder {
             } catch {
                 self.error(attribute, error.message)
             }
+        case _ where ServiceTLS.attributeNames.contains(attribute.name):
+            if let path = single(attribute) { spec.tls.set(attribute.name, path) }
         case "enabled":
             spec.enabledIDs = Set(Self.combine(Array(spec.enabledIDs ?? []), values, op))
         case "disabled":

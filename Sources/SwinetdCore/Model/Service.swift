@@ -228,6 +228,8 @@ public struct Service: Hashable, Sendable {
     public var sandbox = Sandbox()
     /// xinetd `redirect = host port`: relay connections in-process to this address; no program runs.
     public var redirect: RedirectTarget?
+    /// TLS termination (docs/TLS.md): swinetd speaks TLS with the client, the program plaintext.
+    public var tls: ServiceTLS?
 
     public init(
         name: String,
