@@ -12,6 +12,17 @@ enum TLSNames {
         }
     }
 
+    /// A failed handshake's reason for the log: BoringSSL's reason code
+    /// (`PEER_DID_NOT_RETURN_A_CERTIFICATE`, `WRONG_VERSION_NUMBER`), else NIOSSL's error, short.
+    static func reason(_ error: any Error) -> String {
+        let text = "\(error)"
+        if let marker = text.firstRange(of: "OPENSSL_internal:") {
+            return String(text[marker.upperBound...].prefix { $0 != " " && $0 != "]" && $0 != ")" })
+        }
+        if text.contains("eofDuringHandshake") { return "client closed the connection" }
+        return String(text.prefix(160))
+    }
+
     /// Short names of the attribute types NIOSSL reports.
     private static let shortNames: [(SSLCertificateNameType, String)] = [
         (.commonName, "CN"), (.organization, "O"), (.organizationalUnit, "OU"), (.country, "C"),

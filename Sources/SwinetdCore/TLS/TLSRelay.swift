@@ -218,7 +218,7 @@ final class TLSRelay {
         if !handshakeDone, !handshakeFailed, networkTap.closeMode != nil || networkInputDone {
             // The handshake failed (NIOSSL closed) or the client left in the middle of it.
             handshakeFailed = true
-            let reason = applicationTap.error.map { "\($0)" } ?? "client closed the connection"
+            let reason = applicationTap.error.map(TLSNames.reason) ?? "client closed the connection"
             runtime.log.fail("tls handshake (\(reason))", peer: peer, user: user)
             runtime.supervisor.noteRefusal()
             networkInputDone = true
