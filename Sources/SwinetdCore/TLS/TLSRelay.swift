@@ -82,18 +82,13 @@ final class TLSRelay {
             return
         }
         Socket.setBlocking(fd, false)
-        let relay: TLSRelay
-        do {
-            relay = try TLSRelay(fd: fd, peer: peer, user: user, context: context, runtime: runtime)
-        } catch {
-            runtime.log.fail("tls (\(error))", peer: peer, user: user)
-            close(fd)
-            return
-        }
-        relay.begin()
+        TLSRelay(fd: fd, peer: peer, user: user, context: context, runtime: runtime).begin()
     }
 
-    private init(fd: Int32, peer: PeerInfo, user: String?, context: NIOSSLContext, runtime: ServiceRuntime) throws {
+    /// Why the pipeline could not be set up (never expected); `begin` then ends the connection.
+    private var setupError: (any Error)?
+
+    private init(fd: Int32, peer: PeerInfo, user: String?, context: NIOSSLContext, runtime: ServiceRuntime) {
         self.network = fd
         self.peer = peer
         self.user = user
@@ -101,12 +96,21 @@ final class TLSRelay {
         self.sslHandler = NIOSSLServerHandler(context: context)
         self.channel = EmbeddedChannel()
         channel.allowRemoteHalfClosure = true
-        try channel.pipeline.syncOperations.addHandlers([networkTap, sslHandler, applicationTap])
+        do {
+            try channel.pipeline.syncOperations.addHandlers([networkTap, sslHandler, applicationTap])
+        } catch {
+            setupError = error
+        }
     }
 
     private func begin() {
         runtime.inProcessStarted(peer: peer.address)
         countedInProcess = true
+        if let setupError {
+            runtime.log.fail("tls (\(setupError))", peer: peer, user: user)
+            finish()
+            return
+        }
         do {
             networkToken = try reactor.register(fd: network, events: Readiness.input, handler: Side(self, isNetwork: true))
         } catch {
@@ -181,7 +185,6 @@ final class TLSRelay {
         let scratch = runtime.supervisor.scratch
         let n = Socket.receive(network, scratch.baseAddress!, scratch.count)
         if n > 0 {
-            lastNetworkProgress = monotonicNanoseconds()
             if networkOutputShut && applicationGone {
                 return  // lingering close: what the client still sends is dropped
             }
@@ -400,7 +403,11 @@ final class TLSRelay {
     private func scheduleDrainCheck() {
         drainTimer = reactor.schedule(after: Self.drainSeconds / 4) { [weak self] in
             guard let self, !self.finished else { return }
-            if monotonicNanoseconds() - self.lastNetworkProgress > Int64(Self.drainSeconds * 1e9) {
+            let now = monotonicNanoseconds()
+            if self.networkTap.ciphertext.isEmpty {
+                self.lastNetworkProgress = now  // nothing queued: nothing to wait for
+                self.scheduleDrainCheck()
+            } else if now - self.lastNetworkProgress > Int64(Self.drainSeconds * 1e9) {
                 self.finish()
             } else {
                 self.scheduleDrainCheck()
