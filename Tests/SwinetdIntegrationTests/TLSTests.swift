@@ -33,6 +33,15 @@ extension Integration {
             "openssl s_client -connect 127.0.0.1:\(port) -CAfile \(pki.path("ca.pem")) -verify_return_error \(extra)"
         }
 
+        /// Sends `line` through `openssl s_client` to a service that echoes it, waits (at most 10 s)
+        /// until the echo is back, then closes stdin: s_client sends close_notify and exits.
+        static func roundTrip(_ pki: PKI, port: UInt16, _ line: String) throws -> Processes.CommandResult {
+            let out = pki.path("roundtrip-\(port).out")
+            return try shell(
+                "(printf '\(line)\\n'; i=0; while ! grep -q '\(line)' \(out) && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done) | "
+                    + sClient(pki, port: port, "-quiet -no_ign_eof -nocommands") + " >\(out); cat \(out)")
+        }
+
         @Test func openSSLClientRoundTripThroughCat() throws {
             let pki = try PKI()
             let port = Ports.free()
@@ -40,9 +49,7 @@ extension Integration {
             defer { daemon.stop() }
             // The client sends a line, waits for the echo, then closes (close_notify): cat reads EOF
             // and exits, and swinetd closes the TLS connection.
-            let result = try Self.shell(
-                "(printf 'hello over tls\\n'; sleep 1) | "
-                    + Self.sClient(pki, port: port, "-quiet -no_ign_eof -nocommands"))
+            let result = try Self.roundTrip(pki, port: port, "hello over tls")
             #expect(result.stdout == "hello over tls\n", "\(result)")
             #expect(daemon.waitForLog("EXIT: \(port)"), "\(daemon.log)")
             #expect(daemon.count("FAIL:") == 0, "\(daemon.log)")
@@ -138,8 +145,7 @@ extension Integration {
             let daemon = try Daemon(config: config)
             defer { daemon.stop() }
             #expect(TCP.connectErrno("127.0.0.1", bad) == ECONNREFUSED)
-            let result = try Self.shell(
-                "(printf 'still here\\n'; sleep 1) | " + Self.sClient(pki, port: good, "-quiet -no_ign_eof -nocommands"))
+            let result = try Self.roundTrip(pki, port: good, "still here")
             #expect(result.stdout == "still here\n", "\(result)")
         }
 
@@ -205,6 +211,32 @@ extension Integration {
             #expect(daemon.waitForLog("EXIT: \(port)"), "\(daemon.log)")
         }
 
+        /// A client that resets in the middle of a session: swinetd closes the socketpair, so the
+        /// program reads EOF and exits, and nothing of the connection is left behind.
+        @Test func aResetClientEndsTheProgram() throws {
+            let pki = try PKI()
+            let port = Ports.free()
+            let daemon = try Daemon(config: "127.0.0.1:\(port) stream \(pki.proto()) nowait nobody /bin/cat cat\n")
+            defer { daemon.stop() }
+            let client = """
+                import socket, ssl, struct
+                ctx = ssl.create_default_context(cafile="\(pki.path("ca.pem"))")
+                raw = socket.create_connection(("127.0.0.1", \(port)))
+                tls = ctx.wrap_socket(raw, server_hostname="localhost")
+                tls.sendall(b"x" * 100000)
+                got = 0
+                while got < 1000:
+                    got += len(tls.recv(65536))
+                tls.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                tls.close()
+                print("reset after", got)
+                """
+            let result = try Processes.run(["/usr/bin/python3", "-c", client])
+            #expect(result.stdout.hasPrefix("reset after"), "\(result)")
+            #expect(daemon.waitForLog("EXIT: \(port)"), "\(daemon.log)")
+            #expect(Clock.poll(timeout: 3) { daemon.children().isEmpty }, "\(daemon.children())")
+        }
+
         @Test func aStalledHandshakeIsCutOffAndDoesNotHoldUpOthers() throws {
             let pki = try PKI()
             let port = Ports.free()
@@ -215,8 +247,7 @@ extension Integration {
             let stalled = try Connection.tcp("127.0.0.1", port)
             let partial = try Connection.tcp("127.0.0.1", port)
             try partial.send([0x16, 0x03, 0x01, 0x00, 0x80])  // the start of a ClientHello, then nothing
-            let result = try Self.shell(
-                "(printf 'meanwhile\\n'; sleep 0.3) | " + Self.sClient(pki, port: port, "-quiet -no_ign_eof -nocommands"))
+            let result = try Self.roundTrip(pki, port: port, "meanwhile")
             #expect(result.stdout == "meanwhile\n", "\(result)")
             let started = Clock.now
             let cut = stalled.readToEOF(timeout: 5)
