@@ -32,7 +32,7 @@ BIN          = $(BINDIR_BUILT)/swinetd
 GEN          = $(SCRATCH)/packaging
 
 INSTALL     ?= install
-DOCS         = README.md docs/CONFIGURATION.md $(wildcard docs/XINETD.md) docs/MIGRATING.md docs/SANDBOX.md \
+DOCS         = README.md docs/CONFIGURATION.md $(wildcard docs/XINETD.md) docs/MIGRATING.md docs/SANDBOX.md docs/TLS.md \
                examples/swinetd.conf examples/demo.conf $(wildcard examples/xinetd.conf)
 
 # Version: the VERSION file, else `git describe` made into a Debian version.

@@ -70,6 +70,9 @@ struct Run: ParsableCommand {
     @Option(help: "Seconds a tcpmux client has to send its service name.")
     var tcpmuxTimeout: Double = 10
 
+    @Option(help: "Seconds a TLS client has to complete its handshake (services with tls_certificate).")
+    var tlsHandshakeTimeout: Double = 30
+
     @Option(help: "Replies per second per UDP builtin service.")
     var udpBuiltinRate: Int = 10_000
 
@@ -102,6 +105,7 @@ struct Run: ParsableCommand {
         options.spawnThreads = max(0, min(spawnThreads, 64))
         options.builtinIdleSeconds = builtinTimeout
         options.tcpmuxTimeoutSeconds = tcpmuxTimeout
+        options.tlsHandshakeSeconds = max(0.1, tlsHandshakeTimeout)
         options.udpBuiltinRate = udpBuiltinRate
         options.lookupTimeoutSeconds = lookupTimeout
         options.dumpPath = dumpFile

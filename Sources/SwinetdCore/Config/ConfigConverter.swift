@@ -73,6 +73,7 @@ public enum ConfigConverter {
             }
             let transport = service.socketType == .dgram ? "udp" : "tcp"
             let sandboxOptions = inetdSandboxOptions(service, lost: &lost) + Self.inetdHandoffOptions(service)
+                + (service.tls?.inetdOptions(lost: &lost) ?? "")
             if case .target(let name, let sendsPlus) = service.tcpmux {
                 return [line("tcpmux/" + (sendsPlus ? "+" : "") + name, "tcp" + sandboxOptions)]
             }
@@ -426,6 +427,7 @@ public enum ConfigConverter {
                 add("proxy_trusted", proxy.trusted.map { "\($0)" }.joined(separator: " "))
             }
             if service.listenFDs { add("listen_fds", "yes") }
+            for (attribute, value) in service.tls?.attributes ?? [] { add(attribute, value) }
             if service.flags.sensor {
                 switch service.flags.denyTimeSeconds {
                 case nil: add("deny_time", "FOREVER")

@@ -190,6 +190,8 @@ struct ProtocolSpec: Sendable {
     var proxyProtocol = false
     var proxyTrusted: [AddressPattern]?
     var listenFDs = false
+    /// TLS options (`tcp,tls_certificate=PATH,tls_key=PATH`); docs/TLS.md.
+    var tls = TLSSpec()
 
     /// The transport and IP versions a protocol name stands for; nil for names swinetd does not know.
     static func transport(named name: String) -> (Transport, AddressFamilies?)? {
@@ -341,7 +343,14 @@ struct InetdEntryParser {
         }
         service.listenFDs = proto.listenFDs
         for problem in SocketHandoffOptions.problems(service) { error(problem) }
+        let (tls, tlsProblems) = proto.tls.resolve(
+            socketType: socketType, isUnix: proto.transport == .unix, wait: waitMode.wait, program: program,
+            isTCPMuxTarget: tcpmuxRole != nil, isRedirect: false, hasBanner: false)
+        for problem in tlsProblems {
+            if problem.isError { error(problem.message) } else { warning(problem.message) }
+        }
         guard !hasErrors else { return nil }
+        service.tls = tls
         if options.libwrapClassic {
             // Debian's `inetd -l` / FreeBSD's `-w`: the daemon name is argv[0]'s basename, as tcpd
             // sees it; a builtin's is its service name.
@@ -388,6 +397,12 @@ struct InetdEntryParser {
                 parseSandboxOption(key, value, into: &spec)
             case "proxy_protocol", "listen_fds", "proxy_trusted":
                 parseHandoffOption(key, value, into: &spec)
+            case _ where ServiceTLS.attributeNames.contains(key):
+                if let value, !value.isEmpty {
+                    spec?.tls.set(key, value)
+                } else {
+                    error("protocol option \(key) needs a path (\(key)=PATH)")
+                }
             default: error(key.isEmpty ? "empty protocol option in \(field)" : "unknown protocol option \(key)")
             }
         }

@@ -12,6 +12,7 @@ public enum ServiceTable {
                 lines.append("    proxy_protocol from " + proxy.trusted.map { "\($0)" }.joined(separator: " "))
             }
             if service.listenFDs { lines.append("    listen_fds: \(service.listeners.count) socket(s) as fd 3 and up") }
+            if let tls = service.tls { lines.append("    tls: " + tls.summary) }
             notes.append(lines.isEmpty ? nil : lines.joined(separator: "\n"))
             let mode = modeText(service)
             let program: String

@@ -147,6 +147,8 @@ struct XinetdSpec {
     var proxyProtocol: Bool?
     var proxyTrusted: [AddressPattern]?
     var listenFDs: Bool?
+    /// `tls_certificate`, `tls_key`, `tls_client_ca` (docs/TLS.md).
+    var tls = TLSSpec()
     /// defaults only.
     var enabledIDs: Set<String>?
     var disabledIDs: Set<String> = []
@@ -203,6 +205,7 @@ struct XinetdSpecBuilder {
         "tasks_max", "hardened",
         // PROXY protocol and systemd-style socket hand-off.
         "proxy_protocol", "proxy_trusted", "listen_fds",
+        "tls_certificate", "tls_key", "tls_client_ca",
     ]
 
     static let knownFlags: Set<String> = [
@@ -550,6 +553,8 @@ struct XinetdSpecBuilder {
             } catch {
                 self.error(attribute, error.message)
             }
+        case _ where ServiceTLS.attributeNames.contains(attribute.name):
+            if let path = single(attribute) { spec.tls.set(attribute.name, path) }
         case "enabled":
             spec.enabledIDs = Set(Self.combine(Array(spec.enabledIDs ?? []), values, op))
         case "disabled":

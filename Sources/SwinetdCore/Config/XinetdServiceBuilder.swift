@@ -118,7 +118,16 @@ struct XinetdServiceBuilder {
         guard let sandbox = buildSandbox(program: program, credentials: credentials) else { return nil }
         service.sandbox = sandbox
         applyHandoff(to: &service)
-        return hasErrors ? nil : service
+        let (tls, tlsProblems) = spec.tls.resolve(
+            socketType: socketType, isUnix: false, wait: wait, program: program, isTCPMuxTarget: tcpmuxRole != nil,
+            isRedirect: spec.redirect != nil,
+            hasBanner: spec.banner != nil || spec.bannerSuccess != nil || spec.bannerFail != nil)
+        for problem in tlsProblems {
+            if problem.isError { error(problem.message, at: problem.attribute) } else { warning(problem.message, at: problem.attribute) }
+        }
+        guard !hasErrors else { return nil }
+        service.tls = tls
+        return service
     }
 
     /// `proxy_protocol` + `proxy_trusted`, `listen_fds`; errors refuse the service.

@@ -233,6 +233,8 @@ public struct Service: Hashable, Sendable {
     /// `listen_fds`: a wait service's program gets every listening socket as fd 3.. with
     /// LISTEN_FDS, LISTEN_PID and LISTEN_FDNAMES, as systemd passes them (docs/SYSTEMD.md).
     public var listenFDs = false
+    /// TLS termination (docs/TLS.md): swinetd speaks TLS with the client, the program plaintext.
+    public var tls: ServiceTLS?
 
     public init(
         name: String,

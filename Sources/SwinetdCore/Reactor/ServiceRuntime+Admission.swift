@@ -158,6 +158,11 @@ extension ServiceRuntime {
             Socket.setBlocking(fd, true)
             if answersPlus { sendText("+Go\r\n", to: fd) }
         }
+        if let tls = service.tls {
+            // The program starts once the TLS handshake is done, on a socketpair (docs/TLS.md).
+            TLSRelay.start(fd: fd, peer: peer, user: facts.user, tls: tls, runtime: self)
+            return
+        }
         spawnConnection(fd: fd, peer: peer, user: facts.user)
     }
 

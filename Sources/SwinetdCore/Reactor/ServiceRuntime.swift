@@ -324,12 +324,13 @@ final class ServiceRuntime {
     /// Starts the program for one connection and closes swinetd's copy of `fd`. With spawn
     /// threads (`--spawn-threads`) the vfork happens on a worker, so the reactor never waits for a
     /// child to exec; the child counts against every limit from this moment, so limits stay exact.
-    func spawnConnection(fd: Int32, peer: PeerInfo, user: String?) {
+    /// `extraEnvironment` is added after the connection's own variables (TLS facts, docs/TLS.md).
+    func spawnConnection(fd: Int32, peer: PeerInfo, user: String?, extraEnvironment: [String] = []) {
         guard let plan else {
             close(fd)
             return
         }
-        let environment = connectionEnvironment(peer)
+        let environment = connectionEnvironment(peer) + extraEnvironment
         reserveChild(peer: peer.address)
         if let workers = supervisor.spawnWorkers {
             workers.submit(SpawnJob(plan: plan, fd: fd, environment: environment)) { [self] result in

@@ -20,6 +20,8 @@ public struct DaemonOptions: Sendable {
     public var builtinIdleSeconds: Double = 120
     /// Time a tcpmux client has to send its service name.
     public var tcpmuxTimeoutSeconds: Double = 10
+    /// Time a TLS client has to complete its handshake (docs/TLS.md).
+    public var tlsHandshakeSeconds: Double = 30
     /// Replies per second per UDP builtin service (a flood and loop guard).
     public var udpBuiltinRate: Int = 10_000
     /// Cap on children of all services together; nil: none.
@@ -387,6 +389,7 @@ public final class Supervisor {
             text += "service \(service.logName) (\(service.location))\n"
             text += "  state: \(runtime.stateDescription)  children: \(runtime.liveChildren)  in-process: \(runtime.inProcessConnections)\n"
             if !service.sandbox.isEmpty { text += "  sandbox: \(service.sandbox.summary)\n" }
+            if let tls = service.tls { text += "  tls: \(tls.summary)\n" }
             for listener in runtime.listeners {
                 text += "  listener: \(service.protocolName) \(listener.spec)\(listener.isOpen ? "" : " (not bound)")\(listener.isArmed ? "" : " (not watched)")\n"
             }
