@@ -1,3 +1,5 @@
+import CSwinetd
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)

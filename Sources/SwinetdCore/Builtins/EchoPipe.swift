@@ -1,0 +1,65 @@
+import CSwinetd
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// The kernel-side buffer of a TCP echo connection: bytes move socket → pipe → socket with
+/// splice(2), so the reactor never copies them (about twice the bytes per CPU second of
+/// recv/send on loopback; see BENCHMARKS.md, "Builtin throughput").
+///
+/// Costs two file descriptors per echo connection while it is open. Pipes are made lazily (on the
+/// first bytes), and at most `limit` exist at once: beyond that, or when pipe2 or splice fail,
+/// the connection uses the recv/send path, which behaves the same. Reactor thread only.
+final class EchoPipe {
+    let readEnd: Int32
+    let writeEnd: Int32
+    /// Bytes the pipe can hold (F_SETPIPE_SZ's answer): the most one connection buffers.
+    let capacity: Int
+    /// Bytes spliced in and not yet spliced out.
+    var buffered = 0
+    /// Whether any byte went through: before that, EINVAL from splice means "not supported here".
+    var used = false
+
+    /// The pipe size asked for: enough for four 64 KiB writes in flight.
+    static let wantedCapacity = 256 * 1024
+
+    /// Pipes open now, and the cap: 1/8 of RLIMIT_NOFILE (so pipes take at most a quarter of the
+    /// descriptors), at most 2048 pipes. Set SWINETD_ECHO_SPLICE=0 to turn splicing off.
+    nonisolated(unsafe) private(set) static var open = 0
+    static let limit: Int = {
+        if let value = getenv("SWINETD_ECHO_SPLICE"), String(cString: value) == "0" { return 0 }
+        var rl = rlimit()
+        guard getrlimit(RLIMIT_NOFILE_VALUE, &rl) == 0 else { return 0 }
+        let soft = min(UInt64(rl.rlim_cur), 1 << 20)
+        return Int(min(soft / 8, 2048))
+    }()
+
+    private init(readEnd: Int32, writeEnd: Int32, capacity: Int) {
+        self.readEnd = readEnd
+        self.writeEnd = writeEnd
+        self.capacity = capacity
+    }
+
+    /// A new pipe, or nil (over the cap, splicing off, or pipe2 failed): use recv/send.
+    static func make() -> EchoPipe? {
+        guard open < limit else { return nil }
+        var fds: [Int32] = [-1, -1]
+        guard sw_pipe_nonblock(&fds) == 0 else { return nil }
+        let size = sw_set_pipe_size(fds[1], Int32(wantedCapacity))
+        // Without F_SETPIPE_SZ the pipe keeps the default 16 pages.
+        let capacity = size > 0 ? Int(size) : 65536
+        open += 1
+        return EchoPipe(readEnd: fds[0], writeEnd: fds[1], capacity: capacity)
+    }
+
+    func close() {
+        _ = Glibc.close(readEnd)
+        _ = Glibc.close(writeEnd)
+        EchoPipe.open -= 1
+    }
+}
+
+private let RLIMIT_NOFILE_VALUE = __rlimit_resource_t(RLIMIT_NOFILE.rawValue)
