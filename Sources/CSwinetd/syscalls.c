@@ -124,7 +124,10 @@ int sw_mount_setattr_available(void) {
 /* Builtin throughput (Builtins/SpliceEcho.swift, Builtins/DatagramBatch.swift). */
 int sw_pipe_nonblock(int fds[2]) { return pipe2(fds, O_NONBLOCK | O_CLOEXEC); }
 
-int sw_set_pipe_size(int fd, int size) { return fcntl(fd, F_SETPIPE_SZ, size); }
+int sw_set_pipe_size(int fd, int size) {
+    int r = fcntl(fd, F_SETPIPE_SZ, size);
+    return r >= 0 ? r : fcntl(fd, F_GETPIPE_SZ);
+}
 
 ssize_t sw_splice(int fd_in, int fd_out, size_t len) {
     return splice(fd_in, NULL, fd_out, NULL, len, SPLICE_F_NONBLOCK | SPLICE_F_MOVE);

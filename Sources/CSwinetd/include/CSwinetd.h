@@ -142,7 +142,8 @@ int sw_count_open_fds(void);
 int sw_mount_setattr_available(void);
 
 
-/* Builtin throughput. pipe2(O_NONBLOCK|O_CLOEXEC); fcntl(F_SETPIPE_SZ) (returns the new size);
+/* Builtin throughput. pipe2(O_NONBLOCK|O_CLOEXEC); fcntl(F_SETPIPE_SZ) (returns the new size, or
+ * F_GETPIPE_SZ's answer when refused);
  * splice(2) without offsets, SPLICE_F_NONBLOCK|SPLICE_F_MOVE. */
 int sw_pipe_nonblock(int fds[2]);
 int sw_set_pipe_size(int fd, int size);
