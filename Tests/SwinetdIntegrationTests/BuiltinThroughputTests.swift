@@ -2,8 +2,9 @@ import Foundation
 import Glibc
 import Testing
 
-/// The fast paths of the builtins (BENCHMARKS.md, "Builtin throughput"): TCP echo through a
-/// splice pipe (and its recv/send fallback), UDP builtins answered in recvmmsg/sendmmsg batches.
+/// The fast paths of the builtins (BENCHMARKS.md, "Builtin throughput"): TCP echo spliced through
+/// a pipe on echo pump threads (and its recv/send fallback), UDP builtins answered in
+/// recvmmsg/sendmmsg batches.
 /// Each must behave exactly like the plain path.
 extension Integration {
     @Suite struct BuiltinThroughputTests {
@@ -96,6 +97,47 @@ extension Integration {
             #expect(Self.waitForPipes(daemon.pid, baseline) == baseline, "pipes left after resets")
             let result = try TCP.exchange("127.0.0.1", port, send: Array("still here".utf8))
             #expect(result.bytes == Array("still here".utf8))
+        }
+
+        /// An echo connection on a pump (it carried bytes) that then goes idle is closed after
+        /// --builtin-timeout, by its pump.
+        @Test func tcpEchoOnAPumpMeetsTheIdleTimeout() throws {
+            let port = Ports.free()
+            let daemon = try Daemon(
+                config: "127.0.0.1:\(port) stream tcp nowait root internal echo\n", arguments: ["--builtin-timeout", "1"])
+            defer { daemon.stop() }
+            let c = try Connection.tcp("127.0.0.1", port)
+            try c.send("x\n")
+            #expect(c.read(count: 2, timeout: 3) == Array("x\n".utf8))
+            let started = Clock.now
+            let result = c.readToEOF(timeout: 5)
+            let elapsed = Clock.now - started
+            #expect(result.eof || result.error != nil, "idle echo connection on a pump still open after 5 s")
+            #expect(elapsed >= 0.8 && elapsed < 3.5, "closed after \(elapsed) s with a 1 s timeout")
+        }
+
+        /// The per-service limit (`nowait/2`) counts echo connections on pumps, and a slot is free
+        /// again once a pump ends its connection.
+        @Test func tcpEchoOnPumpsCountsTowardsTheServiceLimit() throws {
+            let port = Ports.free()
+            let daemon = try Daemon(config: "127.0.0.1:\(port) stream tcp nowait/2 root internal echo\n")
+            defer { daemon.stop() }
+            let first = try Connection.tcp("127.0.0.1", port)
+            let second = try Connection.tcp("127.0.0.1", port)
+            for (i, c) in [first, second].enumerated() {
+                try c.send("held \(i)\n")
+                #expect(c.read(count: 7, timeout: 3) == Array("held \(i)\n".utf8))
+            }
+            let third = try Connection.tcp("127.0.0.1", port)
+            let refused = third.readToEOF(timeout: 3)
+            #expect(refused.bytes.isEmpty && (refused.eof || refused.error != nil), "a third echo connection was served")
+            #expect(daemon.waitForLog("service_limit", timeout: 2), "\(daemon.log)")
+            first.close()
+            let served = Clock.poll(timeout: 3) {
+                (try? TCP.exchange("127.0.0.1", port, send: Array("again".utf8)).bytes) == Array("again".utf8)
+            }
+            #expect(served, "no slot freed after a pumped echo connection closed:\n\(daemon.log)")
+            second.close()
         }
 
         /// One burst mixing answerable senders with guarded ones (a reserved source port, another

@@ -10,9 +10,9 @@ import Musl
 /// splice(2), so the reactor never copies them (about twice the bytes per CPU second of
 /// recv/send on loopback; see BENCHMARKS.md, "Builtin throughput").
 ///
-/// Costs two file descriptors per echo connection while it is open. Pipes are made lazily (on the
-/// first bytes), and at most `limit` exist at once: beyond that, or when pipe2 or splice fail,
-/// the connection uses the recv/send path, which behaves the same. Reactor thread only.
+/// Costs two file descriptors per echo connection while it is open. At most `limit` exist at once: beyond that, or when pipe2 or splice fail,
+/// the connection uses the recv/send path, which behaves the same. Made, counted and released on
+/// the reactor thread; used and closed by an echo pump (EchoPumps.swift).
 final class EchoPipe {
     let readEnd: Int32
     let writeEnd: Int32
@@ -39,6 +39,15 @@ final class EchoPipe {
         return Int(min(soft / 8, 2048))
     }()
 
+    /// Whether a connection on descriptor `fd` may take two more: only while `fd` (descriptors
+    /// are numbered lowest-free first, so about how many are open) is below half of the current
+    /// RLIMIT_NOFILE. Near exhaustion echo copies, one descriptor per connection, as before.
+    static func descriptorsArePlentiful(above fd: Int32) -> Bool {
+        var rl = rlimit()
+        guard getrlimit(RLIMIT_NOFILE_VALUE, &rl) == 0 else { return false }
+        return UInt64(fd) < min(UInt64(rl.rlim_cur), 1 << 30) / 2
+    }
+
     private init(readEnd: Int32, writeEnd: Int32, capacity: Int) {
         self.readEnd = readEnd
         self.writeEnd = writeEnd
@@ -58,11 +67,14 @@ final class EchoPipe {
         return EchoPipe(readEnd: fds[0], writeEnd: fds[1], capacity: capacity)
     }
 
+    /// Closes both ends (on whichever thread owns the pipe).
     func close() {
         _ = Glibc.close(readEnd)
         _ = Glibc.close(writeEnd)
-        EchoPipe.open -= 1
     }
+
+    /// Reactor thread, once the pipe is closed: frees its place under the cap.
+    static func released() { open -= 1 }
 }
 
 private let RLIMIT_NOFILE_VALUE = __rlimit_resource_t(RLIMIT_NOFILE.rawValue)

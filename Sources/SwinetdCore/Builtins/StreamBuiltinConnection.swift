@@ -8,8 +8,11 @@ import Musl
 
 /// One in-process stream connection of echo, discard, chargen, daytime or time. Non-blocking
 /// throughout: a client that never reads stalls only its own connection (echo stops reading
-/// while its output is unsent, so memory per connection is bounded by one read, or by its pipe
-/// when it splices: see EchoPipe).
+/// while its output is unsent, so memory per connection is bounded by one read).
+///
+/// Echo starts here and, on its first bytes, moves to an echo pump thread that splices
+/// (EchoPumps.swift); so an idle echo client costs one descriptor and no pump. This copying path
+/// serves echo when splicing is off or impossible.
 final class StreamBuiltinConnection: EventHandler {
     private let builtin: Builtin
     private let fd: Int32
@@ -31,10 +34,6 @@ final class StreamBuiltinConnection: EventHandler {
     private var lastActivity = monotonicNanoseconds()
     private var idleTimer: ReactorTimer?
     private var interest: UInt32 = 0
-    /// Echo: the splice pipe, made on the first bytes; nil when echo copies through recv/send.
-    private var pipe: EchoPipe?
-    /// Echo: false once splicing was found impossible for this connection (no pipe, or EINVAL).
-    private var mayUsePipe = true
 
     private var reactor: Reactor { runtime.supervisor.reactor }
 
@@ -49,6 +48,28 @@ final class StreamBuiltinConnection: EventHandler {
         let connection = StreamBuiltinConnection(builtin, fd: fd, peerAddress: peer.address, runtime: runtime)
         runtime.inProcessStarted(peer: peer.address)
         connection.begin()
+    }
+
+    /// An echo connection an echo pump handed back before any byte moved (already counted).
+    static func resumeEchoByCopying(fd: Int32, peerAddress: IPAddress?, runtime: ServiceRuntime) {
+        let connection = StreamBuiltinConnection(.echo, fd: fd, peerAddress: peerAddress, runtime: runtime)
+        connection.mayHandOver = false
+        connection.begin()
+    }
+
+    /// Echo: whether the first input may still move this connection to an echo pump.
+    private var mayHandOver = true
+
+    /// Gives the connection to an echo pump (it then owns the descriptor and its end); true if so.
+    private func handOverToPump() -> Bool {
+        mayHandOver = false
+        return EchoPumps.adopt(fd: fd, peerAddress: peerAddress, runtime: runtime) { [self] in
+            // Detach without closing or uncounting: the pump owns the connection now.
+            finished = true
+            idleTimer?.cancel()
+            if let token { reactor.unregister(fd: fd, token: token) }
+            token = nil
+        }
     }
 
     private func begin() {
@@ -77,7 +98,7 @@ final class StreamBuiltinConnection: EventHandler {
         if lingering { return Readiness.input }
         switch builtin {
         case .echo:
-            if pendingOffset < pending.count || (pipe?.buffered ?? 0) > 0 { return Readiness.output }
+            if pendingOffset < pending.count { return Readiness.output }
             return Readiness.input
         case .chargen:
             return Readiness.output | (peerClosed ? 0 : Readiness.input)
@@ -94,18 +115,7 @@ final class StreamBuiltinConnection: EventHandler {
             finish()
             return
         }
-        if builtin == .echo && mayUsePipe && pending.isEmpty {
-            if pipe == nil { pipe = EchoPipe.make() }
-            if let pipe {
-                guard spliceEcho(pipe) else { return }
-                if mayUsePipe {
-                    updateInterest()
-                    return
-                }
-            } else {
-                mayUsePipe = false
-            }
-        }
+        if builtin == .echo && mayHandOver && events & Readiness.input != 0 && handOverToPump() { return }
         if events & Readiness.input != 0 || events & Readiness.hangup != 0 {
             guard readInput() else { return }
         }
@@ -159,65 +169,6 @@ final class StreamBuiltinConnection: EventHandler {
             }
             return true
         }
-    }
-
-    /// Moves bytes socket → pipe → socket until the client has nothing more to send or stops
-    /// reading, in at most 16 rounds (fairness). Returns false when the connection was finished.
-    ///
-    /// While bytes wait in the pipe and the socket is not writable, only output is watched: an
-    /// EAGAIN from splice into a pipe holding bytes cannot tell "client sent nothing" from "pipe
-    /// slots full", so reading then would spin. Memory is bounded by the pipe's capacity.
-    private func spliceEcho(_ pipe: EchoPipe) -> Bool {
-        for _ in 0..<16 {
-            var readBlocked = true
-            if !peerClosed && pipe.buffered < pipe.capacity {
-                let n = sw_splice(fd, pipe.writeEnd, pipe.capacity - pipe.buffered)
-                if n > 0 {
-                    pipe.buffered += n
-                    pipe.used = true
-                    readBlocked = false
-                } else if n == 0 {
-                    peerClosed = true
-                } else if errno == EINTR {
-                    readBlocked = false
-                } else if errno != EAGAIN && errno != EWOULDBLOCK {
-                    if !pipe.used && (errno == EINVAL || errno == ENOSYS) {
-                        // Splicing is not possible on this socket: copy instead.
-                        dropPipe()
-                        return true
-                    }
-                    finish()
-                    return false
-                }
-            }
-            var writeBlocked = false
-            if pipe.buffered > 0 {
-                let n = sw_splice(pipe.readEnd, fd, pipe.buffered)
-                if n > 0 {
-                    pipe.buffered -= n
-                } else if n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) {
-                    writeBlocked = true
-                } else if !(n < 0 && errno == EINTR) {
-                    // EPIPE, ECONNRESET; 0 cannot happen with bytes in the pipe.
-                    finish()
-                    return false
-                }
-            }
-            if peerClosed && pipe.buffered == 0 {
-                // Everything echoed: FIN (finish half-closes echo first).
-                finish()
-                return false
-            }
-            if writeBlocked || (readBlocked && pipe.buffered == 0) { break }
-        }
-        return true
-    }
-
-    /// Gives up splicing for this connection (nothing is buffered in the pipe).
-    private func dropPipe() {
-        pipe?.close()
-        pipe = nil
-        mayUsePipe = false
     }
 
     private func echo(_ bytes: UnsafeRawBufferPointer) -> Bool {
@@ -328,8 +279,6 @@ final class StreamBuiltinConnection: EventHandler {
         if let token { reactor.unregister(fd: fd, token: token) }
         token = nil
         if builtin == .echo { shutdown(fd, Int32(SHUT_WR)) }
-        pipe?.close()
-        pipe = nil
         close(fd)
         runtime.inProcessEnded(peer: peerAddress)
     }
