@@ -124,3 +124,34 @@ int sw_mount_setattr_available(void) {
 #include <malloc.h>
 /* malloc_trim(3): gives free heap pages back to the system (malloc.h is not in Swift's Glibc). */
 int sw_malloc_trim(void) { return malloc_trim(0); }
+
+/* Builtin throughput (Builtins/SpliceEcho.swift, Builtins/DatagramBatch.swift). */
+int sw_pipe_nonblock(int fds[2]) { return pipe2(fds, O_NONBLOCK | O_CLOEXEC); }
+
+int sw_set_pipe_size(int fd, int size) {
+    int r = fcntl(fd, F_SETPIPE_SZ, size);
+    return r >= 0 ? r : fcntl(fd, F_GETPIPE_SZ);
+}
+
+ssize_t sw_splice(int fd_in, int fd_out, size_t len) {
+    return splice(fd_in, NULL, fd_out, NULL, len, SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
+}
+
+int sw_recvmmsg(int fd, struct msghdr *hdrs, unsigned int *lens, unsigned int n) {
+    struct mmsghdr msgs[64];
+    if (n > 64) n = 64;
+    for (unsigned int i = 0; i < n; i++) msgs[i] = (struct mmsghdr){.msg_hdr = hdrs[i]};
+    int got = recvmmsg(fd, msgs, n, MSG_DONTWAIT, NULL);
+    for (int i = 0; i < got; i++) {
+        hdrs[i] = msgs[i].msg_hdr;
+        lens[i] = msgs[i].msg_len;
+    }
+    return got;
+}
+
+int sw_sendmmsg(int fd, struct msghdr *hdrs, unsigned int n) {
+    struct mmsghdr msgs[64];
+    if (n > 64) n = 64;
+    for (unsigned int i = 0; i < n; i++) msgs[i] = (struct mmsghdr){.msg_hdr = hdrs[i]};
+    return sendmmsg(fd, msgs, n, MSG_DONTWAIT | MSG_NOSIGNAL);
+}

@@ -160,6 +160,19 @@ int sw_malloc_trim(void);
 /* 1 when the kernel has mount_setattr(2) (Linux 5.12), which protect_system needs. */
 int sw_mount_setattr_available(void);
 
+
+/* Builtin throughput. pipe2(O_NONBLOCK|O_CLOEXEC); fcntl(F_SETPIPE_SZ) (returns the new size, or
+ * F_GETPIPE_SZ's answer when refused);
+ * splice(2) without offsets, SPLICE_F_NONBLOCK|SPLICE_F_MOVE. */
+int sw_pipe_nonblock(int fds[2]);
+int sw_set_pipe_size(int fd, int size);
+ssize_t sw_splice(int fd_in, int fd_out, size_t len);
+/* recvmmsg(MSG_DONTWAIT, no timeout) and sendmmsg(MSG_DONTWAIT|MSG_NOSIGNAL) of at most 64
+ * messages, given as parallel arrays (struct mmsghdr needs _GNU_SOURCE, which Swift's Glibc
+ * lacks). recvmmsg stores each datagram's length in lens[i]. */
+int sw_recvmmsg(int fd, struct msghdr *hdrs, unsigned int *lens, unsigned int n);
+int sw_sendmmsg(int fd, struct msghdr *hdrs, unsigned int n);
+
 #ifdef __cplusplus
 }
 #endif

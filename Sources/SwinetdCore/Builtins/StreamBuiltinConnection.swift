@@ -9,6 +9,10 @@ import Musl
 /// One in-process stream connection of echo, discard, chargen, daytime or time. Non-blocking
 /// throughout: a client that never reads stalls only its own connection (echo stops reading
 /// while its output is unsent, so memory per connection is bounded by one read).
+///
+/// Echo starts here and, on its first bytes, moves to an echo pump thread that splices
+/// (EchoPumps.swift); so an idle echo client costs one descriptor and no pump. This copying path
+/// serves echo when splicing is off or impossible.
 final class StreamBuiltinConnection: EventHandler {
     private let builtin: Builtin
     private let fd: Int32
@@ -44,6 +48,28 @@ final class StreamBuiltinConnection: EventHandler {
         let connection = StreamBuiltinConnection(builtin, fd: fd, peerAddress: peer.address, runtime: runtime)
         runtime.inProcessStarted(peer: peer.address)
         connection.begin()
+    }
+
+    /// An echo connection an echo pump handed back before any byte moved (already counted).
+    static func resumeEchoByCopying(fd: Int32, peerAddress: IPAddress?, runtime: ServiceRuntime) {
+        let connection = StreamBuiltinConnection(.echo, fd: fd, peerAddress: peerAddress, runtime: runtime)
+        connection.mayHandOver = false
+        connection.begin()
+    }
+
+    /// Echo: whether the first input may still move this connection to an echo pump.
+    private var mayHandOver = true
+
+    /// Gives the connection to an echo pump (it then owns the descriptor and its end); true if so.
+    private func handOverToPump() -> Bool {
+        mayHandOver = false
+        return EchoPumps.adopt(fd: fd, peerAddress: peerAddress, runtime: runtime) { [self] in
+            // Detach without closing or uncounting: the pump owns the connection now.
+            finished = true
+            idleTimer?.cancel()
+            if let token { reactor.unregister(fd: fd, token: token) }
+            token = nil
+        }
     }
 
     private func begin() {
@@ -89,6 +115,7 @@ final class StreamBuiltinConnection: EventHandler {
             finish()
             return
         }
+        if builtin == .echo && mayHandOver && events & Readiness.input != 0 && handOverToPump() { return }
         if events & Readiness.input != 0 || events & Readiness.hangup != 0 {
             guard readInput() else { return }
         }

@@ -90,6 +90,14 @@ extension ServiceRuntime {
         return supervisor.hostsRulesRefusal(for: service, peer: peer, facts: ClientFacts())
     }
 
+    /// True when `datagramRefusal` refuses no sender (no bans, access times, address rules or tcpd
+    /// rules): the UDP builtins then skip it, and building each sender's IPAddress.
+    var datagramPolicyIsEmpty: Bool {
+        supervisor.policyState.bans.isEmpty && service.access.accessTimes.isEmpty && service.access.onlyFrom == nil
+            && service.access.noAccess.isEmpty
+            && (service.access.libwrapName == nil || supervisor.policyState.hostsRules == nil)
+    }
+
     /// xinetd `cps`: more than `rate` connections within one second pause the service.
     private func connectionRateRefusal() -> String? {
         guard let cps = service.limits.connectionRate else { return nil }

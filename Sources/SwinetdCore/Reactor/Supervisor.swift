@@ -210,6 +210,9 @@ public final class Supervisor {
         udpBuiltinPorts = Set(
             next.filter { $0.service.builtin != nil && $0.service.socketType == .dgram }
                 .flatMap { $0.listeners.compactMap(\.boundPort) })
+        if next.contains(where: { $0.service.builtin == .echo && $0.service.socketType == .stream }) {
+            EchoPumps.prepare(reactor: reactor)
+        }
     }
 
     /// Runs until SIGTERM or SIGINT.
