@@ -1,8 +1,9 @@
 #!/bin/sh
 # Builds the libFuzzer targets out of tree: a snapshot of Sources/SwinetdCore and Sources/CSwinetd
 # (so concurrent edits cannot change a build half-way), swift-log from the package checkout, and
-# Fuzz/FuzzEntry.swift, compiled as ONE Swift module with -sanitize=fuzzer,address. Nothing is
-# added to Package.swift and nothing in Sources is changed.
+# Fuzz/FuzzEntry.swift, compiled as ONE Swift module with -sanitize=fuzzer,address, linked with the
+# dependencies of the package's debug build. Nothing is added to Package.swift and nothing in
+# Sources is changed.
 #
 # usage: Fuzz/build.sh [TARGET...]     TARGET: inetd xinetd hosts proxy tcpmux (default: all)
 # output: $OUT/fuzz-TARGET (OUT defaults to .build-fuzz in the repository)
@@ -11,11 +12,6 @@ cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 OUT=${OUT:-$ROOT/.build-fuzz}
 TARGETS=${*:-inetd xinetd hosts proxy tcpmux}
-LOG_SRC=""
-for candidate in .build-rel5 .build .build-tests; do
-    if [ -d "$candidate/checkouts/swift-log/Sources/Logging" ]; then LOG_SRC=$ROOT/$candidate/checkouts/swift-log/Sources/Logging; break; fi
-done
-[ -n "$LOG_SRC" ] || { echo "swift-log checkout not found: run swift build first" >&2; exit 1; }
 
 mkdir -p "$OUT/src" "$OUT/mods" "$OUT/cmod" "$OUT/obj"
 rm -rf "$OUT/src/SwinetdCore" "$OUT/src/CSwinetd"
@@ -35,11 +31,17 @@ module CSwinetd {
 }
 MAP
 
-# swift-log, as a plain module (not instrumented: it is not under test).
-if [ ! -f "$OUT/obj/Logging.o" ] || [ "$LOG_SRC" -nt "$OUT/obj/Logging.o" ]; then
-    swiftc -parse-as-library -module-name Logging -package-name swift_log -wmo -O -c $(find "$LOG_SRC" -name '*.swift') \
-        -emit-module -emit-module-path "$OUT/mods/Logging.swiftmodule" -o "$OUT/obj/Logging.o"
-fi
+# The dependencies (swift-log, swift-nio, swift-nio-ssl for TLS) come from the package's own debug
+# build: their modules, C module maps and object files (not instrumented: they are not under test).
+swift build --product swinetd >&2
+DEPS=$ROOT/.build/debug
+DEP_FLAGS="-I $DEPS/Modules -I $ROOT/.build/checkouts/swift-nio-ssl/Sources/CNIOBoringSSL/include"
+DEP_FLAGS="$DEP_FLAGS -Xcc -fmodule-map-file=$ROOT/.build/checkouts/swift-nio-ssl/Sources/CNIOBoringSSL/include/module.modulemap"
+for map in "$DEPS"/*.build/module.modulemap; do
+    case $map in */CSwinetd.build/*) continue ;; esac
+    DEP_FLAGS="$DEP_FLAGS -Xcc -fmodule-map-file=$map"
+done
+DEP_OBJS=$(find "$DEPS"/*.build -name '*.o' | grep -vE '/(SwinetdCore|swinetd|swinetd_probe|CSwinetd|[A-Za-z]*Tests|NIOTestUtils|[A-Za-z]*-tool|ArgumentParser[A-Za-z]*)\.build/' | sort)
 
 CORE=$(find "$OUT/src/SwinetdCore" -name '*.swift' | sort)
 for target in $TARGETS; do
@@ -47,8 +49,8 @@ for target in $TARGETS; do
     echo "building fuzz-$target" >&2
     swiftc -sanitize=fuzzer,address -parse-as-library -module-name SwinetdFuzz -swift-version 6 \
         -enable-upcoming-feature ExistentialAny -enable-upcoming-feature MemberImportVisibility \
-        -O -g -D "$flag" -I "$OUT/mods" -I "$OUT/cmod" \
-        $CORE Fuzz/FuzzEntry.swift "$OUT/obj/Logging.o" "$OUT"/obj/spawn.o "$OUT"/obj/syscalls.o \
+        -O -g -D "$flag" -I "$OUT/cmod" $DEP_FLAGS \
+        $CORE Fuzz/FuzzEntry.swift "$OUT"/obj/spawn.o "$OUT"/obj/syscalls.o $DEP_OBJS -lstdc++ \
         -o "$OUT/fuzz-$target"
 done
 ls -la "$OUT"/fuzz-* >&2
