@@ -86,6 +86,8 @@ public final class Supervisor {
     /// Children without a pidfd, reaped by the SIGCHLD sweep.
     private var unwatchedChildren = 0
     private var trimTimer: ReactorTimer?
+    /// Activity since the trim timer was armed.
+    private var heapActivity = false
     /// Workers that run spawns, when `--spawn-threads` > 0.
     private(set) var spawnWorkers: WorkerPool<SpawnJob, Result<SpawnedChild, SpawnPlan.Failure>>?
     /// tcpmux targets by lower-cased name.
@@ -240,12 +242,16 @@ public final class Supervisor {
     /// A second after activity, gives the heap's free pages back to the system: glibc keeps the
     /// high-water mark of a burst (2-3 MB with 64 clients at once) mapped otherwise, though every
     /// connection's memory was freed. Armed by activity, so an idle daemon never wakes for it;
-    /// under load it costs one heap walk (microseconds) per second.
+    /// under load it costs one heap walk (microseconds) per second, and the last one runs a
+    /// second after the last activity.
     func noteHeapActivity() {
+        heapActivity = true
         guard trimTimer == nil else { return }
+        heapActivity = false
         trimTimer = reactor.schedule(after: 1) { [unowned self] in
             trimTimer = nil
             _ = sw_malloc_trim()
+            if heapActivity { noteHeapActivity() }
         }
     }
 
