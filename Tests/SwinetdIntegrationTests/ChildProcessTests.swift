@@ -390,7 +390,13 @@ extension Integration {
                 stderr: dir.path + "/out")
             let status = Processes.wait(launched, timeout: 3)
             if status == nil { Processes.killAndReap(launched) }
-            let detached = Int32(Files.read(pidfile).trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
+            // The detached daemon writes its pid file after the parent exits: wait for it, so the
+            // daemon is always stopped (it would otherwise outlive the test run).
+            var detached: pid_t = 0
+            _ = Clock.poll(timeout: 5) {
+                detached = Int32(Files.read(pidfile).trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
+                return detached > 0
+            }
             if detached > 0, detached != launched, ProcFS.commandLine(detached).contains("swinetd") {
                 kill(detached, SIGTERM)
             }

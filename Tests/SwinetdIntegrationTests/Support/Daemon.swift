@@ -35,7 +35,9 @@ final class Daemon {
         configPath = dir.path + "/inetd.conf"
         logPath = dir.path + "/swinetd.log"
         try Files.write(configPath, Array(Daemon.expand(config).utf8))
-        let daemonArgs = [Binaries.swinetd, "--foreground", "-f", configPath] + arguments
+        // No control socket unless a test asks for one (a later --control wins): the default,
+        // /run/swinetd.sock, is one path for every daemon on the machine.
+        let daemonArgs = [Binaries.swinetd, "--foreground", "-f", configPath, "--control", "none"] + arguments
         let argv: [String]
         switch launcher {
         case .direct:
