@@ -804,7 +804,8 @@ def scen_profile():
             stop(p)
 
     # 1. The syscalls: of the whole tree (-f, children until they exit) and of the daemon alone.
-    under(lambda pid: ["strace", "-c", "-f", "-p", str(pid)], "strace-c-f")
+    # No `strace -f`: it stops each clone(CLONE_VM|CLONE_VFORK) child to attach, and the spawn
+    # thread waiting for that vfork hangs with it (seen: the whole daemon stopped).
     under(lambda pid: ["strace", "-c", "-p", str(pid)], "strace-c-daemon")
     # 2. CPU: the daemon (with its children until exec) and the whole machine.
     under(lambda pid: ["perf", "stat", "--no-inherit", "-e", "task-clock,context-switches,cpu-migrations,page-faults",

@@ -35,13 +35,18 @@ MAP
 # build: their modules, C module maps and object files (not instrumented: they are not under test).
 swift build --product swinetd >&2
 DEPS=$ROOT/.build/debug
-DEP_FLAGS="-I $DEPS/Modules -I $ROOT/.build/checkouts/swift-nio-ssl/Sources/CNIOBoringSSL/include"
-DEP_FLAGS="$DEP_FLAGS -Xcc -fmodule-map-file=$ROOT/.build/checkouts/swift-nio-ssl/Sources/CNIOBoringSSL/include/module.modulemap"
+DEP_FLAGS="-I $DEPS/Modules"
+# C modules that ship their own module map in the checkout (BoringSSL, atomics shims, ...).
+for map in "$ROOT"/.build/checkouts/*/Sources/*/include/module.modulemap; do
+    DEP_FLAGS="$DEP_FLAGS -I $(dirname "$map") -Xcc -fmodule-map-file=$map"
+done
 for map in "$DEPS"/*.build/module.modulemap; do
     case $map in */CSwinetd.build/*) continue ;; esac
     DEP_FLAGS="$DEP_FLAGS -Xcc -fmodule-map-file=$map"
 done
-DEP_OBJS=$(find "$DEPS"/*.build -name '*.o' | grep -vE '/(SwinetdCore|swinetd|swinetd_probe|CSwinetd|[A-Za-z]*Tests|NIOTestUtils|[A-Za-z]*-tool|ArgumentParser[A-Za-z]*)\.build/' | sort)
+# (Some object names hold blanks: a response file keeps them whole.)
+find "$DEPS"/*.build -name '*.o' | grep -vE '/(SwinetdCore|swinetd|swinetd_probe|CSwinetd|[A-Za-z]*Tests|NIOTestUtils|[A-Za-z]*-tool|ArgumentParser[A-Za-z]*)\.build/' \
+    | sort | sed 's/["\\ ]/\\&/g' > "$OUT/dep-objects.rsp"
 
 CORE=$(find "$OUT/src/SwinetdCore" -name '*.swift' | sort)
 for target in $TARGETS; do
@@ -50,7 +55,7 @@ for target in $TARGETS; do
     swiftc -sanitize=fuzzer,address -parse-as-library -module-name SwinetdFuzz -swift-version 6 \
         -enable-upcoming-feature ExistentialAny -enable-upcoming-feature MemberImportVisibility \
         -O -g -D "$flag" -I "$OUT/cmod" $DEP_FLAGS \
-        $CORE Fuzz/FuzzEntry.swift "$OUT"/obj/spawn.o "$OUT"/obj/syscalls.o $DEP_OBJS -lstdc++ \
+        $CORE Fuzz/FuzzEntry.swift "$OUT"/obj/spawn.o "$OUT"/obj/syscalls.o @"$OUT/dep-objects.rsp" -lstdc++ \
         -o "$OUT/fuzz-$target"
 done
 ls -la "$OUT"/fuzz-* >&2
