@@ -1,6 +1,5 @@
 import Foundation
 import Glibc
-import Synchronization
 import Testing
 
 /// What a spawned child gets: descriptors, environment, session, signals, umask, identity, argv;
@@ -132,7 +131,7 @@ extension Integration {
             #expect(daemon.waitForLog("START: \(sleeper) ", count: 40, timeout: 10))
             #expect(ProcFS.openFDs(daemon.pid).count >= 60 + 40, "the daemon should hold a listener per service and a pidfd per child")
 
-            let results = Mutex<[(port: UInt16, report: ProbeReport)]>([])
+            let results = Locked<[(port: UInt16, report: ProbeReport)]>([])
             DispatchQueue.concurrentPerform(iterations: 16) { _ in
                 guard let connection = try? Connection.tcp("127.0.0.1", report) else { return }
                 let probe = ProbeReport(connection.readToEOF().bytes)

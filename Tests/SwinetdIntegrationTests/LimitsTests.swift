@@ -1,6 +1,5 @@
 import Foundation
 import Glibc
-import Synchronization
 import Testing
 
 /// Spawn rate (`nowait.N`), concurrent children (`nowait/N`), children per client address

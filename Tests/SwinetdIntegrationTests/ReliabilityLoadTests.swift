@@ -1,6 +1,5 @@
 import Foundation
 import Glibc
-import Synchronization
 import Testing
 
 /// security.md §3 recipes 6 (floods), 7 (wedged accept) and the SIGHUP storm: limits count
@@ -29,8 +28,8 @@ extension Integration {
                     127.0.0.1:\(other) stream tcp nowait root internal daytime
                     """, arguments: ["--retry-time", "30"])
             defer { daemon.stop() }
-            let served = Mutex(0)
-            let next = Mutex(0)
+            let served = Locked(0)
+            let next = Locked(0)
             let finished = runOnThreads(16, timeout: 30) { _ in
                 while next.withLock({ value -> Bool in value += 1; return value <= 120 }) {
                     if Outcome.probe("127.0.0.1", flooded, timeout: 3) == .served { served.withLock { $0 += 1 } }
@@ -204,7 +203,7 @@ extension Integration {
             }
             let daemon = try Daemon(config: config(0))
             defer { daemon.stop() }
-            let failures = Mutex<[String]>([])
+            let failures = Locked<[String]>([])
             let load = BackgroundLoad(threads: 3, seconds: 60) { index in
                 if index == 2 {
                     let outcome = Outcome.probe("127.0.0.1", spawned, timeout: 5)

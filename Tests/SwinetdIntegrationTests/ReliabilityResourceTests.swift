@@ -1,6 +1,5 @@
 import Foundation
 import Glibc
-import Synchronization
 import Testing
 
 /// security.md §3 recipes 5, 8, 9 (fork/exec failure), 16: descriptors, processes and memory under

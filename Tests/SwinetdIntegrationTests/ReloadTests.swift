@@ -1,6 +1,5 @@
 import Foundation
 import Glibc
-import Synchronization
 import Testing
 
 /// SIGHUP: the new configuration replaces the old one without dropping what did not change.
@@ -18,9 +17,9 @@ extension Integration {
             let daemon = try Daemon(config: config)
             defer { daemon.stop() }
 
-            let failures = Mutex<[String]>([])
-            let attempts = Mutex(0)
-            let reloading = Mutex(true)
+            let failures = Locked<[String]>([])
+            let attempts = Locked(0)
+            let reloading = Locked(true)
             // Three clients, so that connections are usually in flight when a reload happens.
             let finished = runOnThreads(3, timeout: 30) { client in
                 var n = 0

@@ -1,6 +1,5 @@
 import Foundation
 import Glibc
-import Synchronization
 import Testing
 
 /// swinetd under systemd socket activation (docs/SYSTEMD.md): it adopts the listening sockets it
@@ -124,7 +123,7 @@ extension Integration {
                 throw HarnessError("systemd-socket-activate is not installed (Debian package systemd; .ci/run installs it)")
             }
             let port = Ports.free()
-            let answer = Mutex<String?>(nil)
+            let answer = Locked<String?>(nil)
             let client = Thread {
                 let deadline = Clock.now + 10
                 while Clock.now < deadline {

@@ -14,7 +14,7 @@ final class FakeIdentd: @unchecked Sendable {
     private let fd: Int32
     private let stopping = Atomic<Bool>(false)
     private let done = DispatchSemaphore(value: 0)
-    private let recorded = Mutex<[String]>([])
+    private let recorded = Locked<[String]>([])
     private let reply: @Sendable (String) -> [UInt8]
     private var stopped = false
 

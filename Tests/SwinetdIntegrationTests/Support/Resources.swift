@@ -1,6 +1,5 @@
 import Foundation
 import Glibc
-import Synchronization
 
 /// What a process costs: CPU ticks, resident memory, descriptors, threads (all from /proc), for
 /// the reliability and security tests that assert a daemon stays bounded.
@@ -143,8 +142,8 @@ struct LatencySamples: CustomStringConvertible {
 /// A background load on other threads until `stop()` (bounded by `limit` iterations and a
 /// deadline), counting what it did.
 final class BackgroundLoad: @unchecked Sendable {
-    private let running = Mutex(true)
-    private let counts = Mutex((done: 0, failed: 0))
+    private let running = Locked(true)
+    private let counts = Locked((done: 0, failed: 0))
     private let group = DispatchGroup()
 
     /// `body` returns true for success; runs on `threads` threads.

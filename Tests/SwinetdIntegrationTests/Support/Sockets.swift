@@ -1,6 +1,5 @@
 import Foundation
 import Glibc
-import Synchronization
 
 /// A socket error with the call and errno.
 struct SocketError: Error, CustomStringConvertible {
@@ -81,7 +80,7 @@ enum SocketAddress {
 /// Ports for services: bound once on the wildcard to prove they are free (TCP and UDP, IPv4 and
 /// IPv6), then released; never handed out twice in one run.
 enum Ports {
-    private static let handedOut = Mutex<Set<UInt16>>([])
+    private static let handedOut = Locked<Set<UInt16>>([])
 
     static func free() -> UInt16 {
         for _ in 0..<200 {
