@@ -271,6 +271,20 @@ SW_CHILD_CODE static int fill_pid_env(char *value) {
     return 0;
 }
 
+/* Writes `nice` (-20..19) to /proc/self/autogroup. Root may lower it; anyone may raise it. */
+SW_CHILD_CODE static void set_autogroup_nice(int nice) {
+    char text[8];
+    int n = 0;
+    unsigned magnitude = nice < 0 ? (unsigned)-nice : (unsigned)nice;
+    if (nice < 0) text[n++] = '-';
+    if (magnitude >= 10) text[n++] = (char)('0' + magnitude / 10 % 10);
+    text[n++] = (char)('0' + magnitude % 10);
+    long fd = raw(SYS_openat, AT_FDCWD, (long)"/proc/self/autogroup", O_WRONLY | O_CLOEXEC, 0);
+    if (fd < 0) return;
+    raw(SYS_write, fd, (long)text, n, 0);
+    raw(SYS_close, fd, 0, 0, 0);
+}
+
 SW_CHILD_CODE static int child_main(void *arg) {
     sw_child_ctx *ctx = arg;
     const sw_spawn_attr *a = ctx->attr;
@@ -296,6 +310,9 @@ SW_CHILD_CODE static int child_main(void *arg) {
      *     Until here nothing touched a descriptor: the table is still the daemon's. */
     if (ctx->unshare_below > 0 && raw(SYS_close_range, ctx->unshare_below, ~0U, CLOSE_RANGE_UNSHARE, 0) < 0)
         FAIL("close_range(UNSHARE)");
+    /* 2c. The new session's scheduler group gets the child's nice (Autogroup.swift says why). Best
+     *     effort: a kernel without autogroups has no such file. After 2b: it opens a descriptor. */
+    if (a->new_session && a->set_autogroup_nice) set_autogroup_nice(a->autogroup_nice);
     /* The daemon raised its own descriptor limit (pidfds); children get the limit it was given. */
     if (restore_nofile && raw(SYS_prlimit64, 0, RLIMIT_NOFILE, (long)&original_nofile, 0) < 0) FAIL("setrlimit");
 

@@ -108,6 +108,16 @@ static void build_report(int argc, char **argv) {
     snprintf(tmp, sizeof tmp, "%d", (int)getpgrp()); add("%s=%s\n", "pgid", tmp);
     errno = 0;
     snprintf(tmp, sizeof tmp, "%d", getpriority(PRIO_PROCESS, 0)); add("%s=%s\n", "nice", tmp);
+    /* The scheduler group of the session: "/autogroup-N nice K" -> K (absent without autogroups). */
+    FILE *ag = fopen("/proc/self/autogroup", "r");
+    if (ag) {
+        char line[128];
+        const char *at = NULL;
+        if (fgets(line, sizeof line, ag) && (at = strstr(line, " nice ")) != NULL) {
+            snprintf(tmp, sizeof tmp, "%d", atoi(at + 6)); add("%s=%s\n", "autogroup_nice", tmp);
+        }
+        fclose(ag);
+    }
     struct rlimit rl;
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
         snprintf(tmp, sizeof tmp, "%llu", (unsigned long long)rl.rlim_cur); add("%s=%s\n", "rlimit_nofile", tmp);

@@ -160,6 +160,35 @@ extension Integration {
             #expect(report.sid != daemon.pid)
         }
 
+        /// With the kernel's autogroups on, a session is scheduled as a group whose weight is the
+        /// group's nice: the child's new session group gets the nice the child runs at, here the
+        /// daemon's (3 below the test's, inherited). Off, the group is left alone (nice 0).
+        @Test(.enabled(if: ProcFS.autogroupsExist, "skipped: this kernel has no autogroups"))
+        func childSessionGroupGetsTheDaemonsNice() throws {
+            let port = Ports.free()
+            let daemon = try Daemon(
+                config: "127.0.0.1:\(port) stream tcp nowait root PROBE probe\n",
+                launcher: .prefix(["/usr/bin/nice", "-n", "-3"]))
+            defer { daemon.stop() }
+            let report = try TCP.probe("127.0.0.1", port)
+            try #require(report.isComplete, "\(report)")
+            let nice = max(ProcFS.ownNice - 3, -20)
+            #expect(report["nice"] == "\(nice)")
+            #expect(report["autogroup_nice"] == (ProcFS.autogroupsEnabled ? "\(nice)" : "0"), "\(report)")
+        }
+
+        /// A daemon at nice 0 writes nothing: the new group keeps the default, 0.
+        @Test(.enabled(if: ProcFS.autogroupsExist && ProcFS.ownNice == 0, "skipped: no autogroups, or the tests run niced"))
+        func childSessionGroupStaysAtZeroForADaemonAtZero() throws {
+            let port = Ports.free()
+            let daemon = try Daemon(config: "127.0.0.1:\(port) stream tcp nowait root PROBE probe\n")
+            defer { daemon.stop() }
+            let report = try TCP.probe("127.0.0.1", port)
+            try #require(report.isComplete, "\(report)")
+            #expect(report["nice"] == "0")
+            #expect(report["autogroup_nice"] == "0", "\(report)")
+        }
+
         @Test func argvIsExactlyAsConfiguredWithoutShellExpansion() throws {
             let port = Ports.free()
             let args = ["report", "$HOME", "*", "a;b", "'q'", "\"d\"", "back\\slash", "%s%n", "ü-é", "`id`", "x=1"]

@@ -507,6 +507,11 @@ extension Integration {
             let report = try TCP.probe("127.0.0.1", port)
             try #require(report.isComplete, "\(report)\n\(daemon.log)")
             #expect(report["nice"] == "5")
+            if ProcFS.autogroupsExist {
+                // The session group gets the service's nice too (Autogroup.swift), else `nice`
+                // would not lower the child's share against other sessions.
+                #expect(report["autogroup_nice"] == (ProcFS.autogroupsEnabled ? "5" : "0"), "\(report)")
+            }
             #expect(report["Umask"] == "0077")
             #expect(report["rlimit_nofile"] == "64")
             #expect(report["rlimit_cpu"] == "10")

@@ -86,6 +86,8 @@ typedef struct {
     const char *chroot_dir;     /* NULL: none */
     const char *cwd;            /* NULL: "/" */
     int new_session;            /* 1: setsid() */
+    int set_autogroup_nice;     /* 1: after setsid, give the session's autogroup this nice */
+    int autogroup_nice;
     uint64_t reset_signals;     /* bit (n-1) set: reset signal n to SIG_DFL (see sw_non_default_signals) */
     const sw_sandbox *sandbox;  /* NULL: no sandbox (the plain, fastest path) */
     char *pid_env_value;        /* NULL: none; else the value part of an envp entry (room for 20

@@ -91,7 +91,10 @@ final class ServiceRuntime {
                 path: path, arguments: arguments, credentials: service.credentials, setup: service.setup,
                 baseEnvironment: baseEnvironment, daemonEnvironment: supervisor.daemonEnvironment,
                 signalsToReset: supervisor.signalsToReset, sandbox: service.sandbox, serviceID: service.id,
-                cgroupRoot: supervisor.options.loadOptions.cgroupRoot)
+                cgroupRoot: supervisor.options.loadOptions.cgroupRoot,
+                sessionNice: Autogroup.sessionNice(
+                    serviceNice: service.setup.nice, daemonNice: supervisor.daemonNice,
+                    enabled: supervisor.autogroupsEnabled))
             if let problem = plan?.sandbox?.setupProblem {
                 logger.error("\(service.location): \(service.logName): sandbox: \(problem); connections are refused")
             }

@@ -101,6 +101,10 @@ public final class Supervisor {
     let daemonEnvironment: [String: String]
     /// Signals a child must reset to default; all of them until `installSignals` has looked.
     private(set) var signalsToReset: UInt64 = ~0
+    /// The daemon's nice at start-up, which children inherit (Autogroup).
+    let daemonNice = Autogroup.currentNice()
+    /// Whether the kernel schedules sessions as groups; read on each apply (Autogroup).
+    private(set) var autogroupsEnabled = false
     /// Scratch space for in-process I/O; one thread uses it at a time.
     let scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: 65536, alignment: 16)
     let policyState = PolicyState()
@@ -167,6 +171,7 @@ public final class Supervisor {
     /// Applies a configuration: the first one at start-up, later ones on reload.
     public func apply(_ configuration: LoadedConfiguration) {
         reopenLogFiles()
+        autogroupsEnabled = Autogroup.isEnabled()
         loadHostsRules(for: configuration.services)
         var previous: [String: ServiceRuntime] = [:]
         for runtime in runtimes { previous[runtime.identity] = runtime }

@@ -23,6 +23,8 @@ final class SpawnPlan {
     private let workingDirectory: UnsafeMutablePointer<CChar>?
     /// nil: no sandbox steps at all (the plain spawn path).
     let sandbox: SandboxPlan?
+    /// The nice the child gives its new session's autogroup (Autogroup); nil: none written.
+    private let sessionNice: Int32?
 
     /// Variables the dynamic loader and libc act on (glibc's list for set-uid programs): never
     /// passed on from swinetd's own environment with `-E`, since the child may run as another
@@ -44,12 +46,14 @@ final class SpawnPlan {
     ///   - baseEnvironment: the daemon-wide part (clean PATH, or the daemon's own with `-E`).
     ///   - daemonEnvironment: swinetd's own environment, the source of `passenv` names.
     ///   - sandbox: the service's sandbox; `serviceID` names its cgroup, under `cgroupRoot` when given.
+    ///   - sessionNice: the nice of the child's session group (Autogroup.sessionNice).
     init(
         path: String, arguments: [String], credentials: Credentials, setup: ChildSetup,
         baseEnvironment: [String], daemonEnvironment: [String: String], signalsToReset: UInt64,
-        sandbox: Sandbox = Sandbox(), serviceID: String = "", cgroupRoot: String? = nil
+        sandbox: Sandbox = Sandbox(), serviceID: String = "", cgroupRoot: String? = nil, sessionNice: Int32? = nil
     ) {
         self.signalsToReset = signalsToReset
+        self.sessionNice = sessionNice
         self.path = strdup(path)
         self.argv = arguments.map { strdup($0) } + [nil]
         self.baseEnvironment = Self.environment(base: baseEnvironment, setup: setup, daemon: daemonEnvironment)
@@ -167,6 +171,10 @@ final class SpawnPlan {
                         attr.rlimits = limitBuffer.baseAddress
                         attr.n_rlimits = Int32(limitBuffer.count)
                         attr.new_session = 1
+                        if let sessionNice {
+                            attr.set_autogroup_nice = 1
+                            attr.autogroup_nice = sessionNice
+                        }
                         attr.reset_signals = signalsToReset
                         attr.chroot_dir = UnsafePointer(chrootDirectory)
                         attr.cwd = UnsafePointer(workingDirectory)

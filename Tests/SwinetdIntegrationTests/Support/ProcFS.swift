@@ -3,6 +3,19 @@ import Glibc
 
 /// What /proc says about processes: parents, states, command lines.
 enum ProcFS {
+    /// Whether this kernel has scheduler autogroups (`/proc/self/autogroup` exists).
+    static let autogroupsExist = access("/proc/self/autogroup", F_OK) == 0
+    /// Whether they are in use (`kernel.sched_autogroup_enabled`).
+    static var autogroupsEnabled: Bool {
+        (try? String(contentsOfFile: "/proc/sys/kernel/sched_autogroup_enabled", encoding: .utf8))?
+            .trimmingCharacters(in: .whitespacesAndNewlines) == "1"
+    }
+    /// The nice of the calling thread (the test's, which a daemon it starts inherits).
+    static var ownNice: Int32 {
+        errno = 0
+        let value = getpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0)
+        return errno == 0 ? value : 0
+    }
     struct Stat {
         var pid: pid_t
         var state: Character
