@@ -474,21 +474,33 @@ static void release_slot_group(int g, int used) {
     atomic_fetch_and(&slot_busy, ~(1ULL << g));
 }
 
+/* Set in threads that only spawn (sw_spawn_thread_init): their signal mask is full already. */
+static __thread int thread_blocks_all_signals;
+
+void sw_spawn_thread_init(void) {
+    sigset_t all;
+    sigfillset(&all);
+    if (pthread_sigmask(SIG_SETMASK, &all, NULL) == 0) thread_blocks_all_signals = 1;
+}
+
 /* One clone; the child runs child_main. Returns the pid or -1 with errno. */
 static pid_t clone_child(sw_child_ctx *ctx, void *stack, int with_pidfd, int *pidfd) {
     int flags = CLONE_VM | CLONE_VFORK;
     if (ctx->unshare_below > 0) flags |= CLONE_FILES;
     /* A child with a pidfd is reaped through it, exactly that child: O(1) whatever the number of
      * children, where waitpid(-1) walks the list of all of them. It still has SIGCHLD as its exit
-     * signal: an ordinary child in every respect. */
+     * signal: an ordinary child in every respect (execve would restore SIGCHLD anyway). */
     flags |= SIGCHLD | (with_pidfd ? CLONE_PIDFD : 0);
     ctx->err = 0;
     ctx->step = NULL;
     ctx->path = NULL;
-    /* No signal handler may run in the child while it shares our memory. */
+    /* No signal handler may run in the child while it shares our memory: every signal stays
+     * blocked until the child has reset the dispositions. Spawn threads block them for good. */
     sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
+    if (!thread_blocks_all_signals) {
+        sigfillset(&all);
+        pthread_sigmask(SIG_SETMASK, &all, &old);
+    }
 #if defined(SW_TSAN) && defined(__x86_64__)
     long raw_result = sw_raw_clone((unsigned long)flags, (char *)stack + SW_STACK_SIZE, pidfd, child_main, ctx);
     pid_t child = raw_result < 0 ? -1 : (pid_t)raw_result;
@@ -497,7 +509,7 @@ static pid_t clone_child(sw_child_ctx *ctx, void *stack, int with_pidfd, int *pi
     pid_t child = clone(child_main, (char *)stack + SW_STACK_SIZE, flags, ctx, pidfd);
     int clone_errno = errno;
 #endif
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (!thread_blocks_all_signals) pthread_sigmask(SIG_SETMASK, &old, NULL);
     errno = clone_errno;
     return child;
 }

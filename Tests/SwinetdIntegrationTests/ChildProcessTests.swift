@@ -147,6 +147,38 @@ extension Integration {
             }
         }
 
+        /// With no descriptor left for a pidfd, a child is started without one and reaped through
+        /// SIGCHLD instead (which the daemon reads only while such children live). A tight limit
+        /// (64, soft = hard) leaves the daemon one free descriptor after some children: the rest
+        /// run without pidfds. Every child's EXIT is booked, none stays a zombie, and the daemon
+        /// serves on afterwards, through two rounds of switching between the two ways of reaping.
+        @Test func childrenWithoutAPidfdAreReapedThroughSIGCHLD() throws {
+            let port = Ports.free()
+            let scripts = try TempDir()
+            let script = try scripts.write("waiter.sh", "#!/bin/sh\necho up\nread line\nexit 3\n")
+            chmod(script, 0o755)
+            let daemon = try Daemon(
+                config: "127.0.0.1:\(port) stream tcp nowait root \(script) waiter\n",
+                launcher: .prefix(["/usr/bin/prlimit", "--nofile=64:64"]))
+            defer { daemon.stop() }
+            for round in 1...2 {
+                var clients: [Connection] = []
+                for _ in 0..<70 {
+                    let client = try Connection.tcp("127.0.0.1", port)
+                    #expect(String(decoding: client.read(until: "up\n", timeout: 5), as: UTF8.self) == "up\n", "round \(round): a child did not start")
+                    clients.append(client)
+                }
+                let descriptors = ProcFS.openFDs(daemon.pid).count
+                #expect(descriptors <= 64 && descriptors >= 60, "round \(round): the daemon should be at its limit, holds \(descriptors)")
+                for client in clients { try client.send("bye\n") }
+                for client in clients { _ = client.readToEOF(timeout: 5) }
+                #expect(daemon.waitForLog("EXIT: \(port) status=3", count: 70 * round, timeout: 10), "round \(round):\n\(daemon.log.suffix(2000))")
+                #expect(Clock.poll(timeout: 5) { ProcFS.children(of: daemon.pid).isEmpty },
+                        "round \(round): children left: \(ProcFS.children(of: daemon.pid).map { "\($0.pid) \($0.state)" })")
+                for client in clients { client.close() }
+            }
+        }
+
         @Test func childLeadsANewSession() throws {
             let port = Ports.free()
             let daemon = try Daemon(config: "127.0.0.1:\(port) stream tcp nowait root PROBE probe\n")
@@ -231,7 +263,12 @@ extension Integration {
             #expect(v4.env["TCPLOCALIP"] == "127.0.0.1")
             let v6 = try TCP.probe("::1", port)
             #expect(v6.env["TCPREMOTEIP"] == "::1")
-            #expect(daemon.waitForLog("START: \(port) ", count: 2, timeout: 3))
+            #expect(v6.env["TCPLOCALIP"] == "::1")
+            // A wildcard socket: each connection's own local address, not the first one's.
+            let other = try TCP.probe("127.0.0.2", port)
+            #expect(other.env["TCPLOCALIP"] == "127.0.0.2")
+            #expect(other.env["TCPLOCALPORT"] == "\(port)")
+            #expect(daemon.waitForLog("START: \(port) ", count: 3, timeout: 3))
             #expect(daemon.log.contains(" from=127.0.0.1"), "the log must show the IPv4 peer as 127.0.0.1:\n\(daemon.log)")
             #expect(!daemon.log.contains("ffff"), "the log shows a mapped address:\n\(daemon.log)")
         }

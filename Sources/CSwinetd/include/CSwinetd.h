@@ -106,6 +106,11 @@ uint64_t sw_non_default_signals(void);
  * "Descriptor slots"). Returns 0 or an errno value; spawning works either way, only slower. */
 int sw_spawn_setup(int groups);
 
+/* Blocks every signal in the calling thread for good, so its spawns skip the two sigprocmask
+ * calls that keep signal handlers out of a child sharing our memory. For threads that do nothing
+ * but spawn; the daemon's signals reach it through the signalfd on the reactor thread anyway. */
+void sw_spawn_thread_init(void);
+
 /* Starts a child. On success returns 0 and stores the pid and, when the kernel gave one, a pidfd
  * (close-on-exec; -1 otherwise): reap it with sw_pidfd_reap when the pidfd is readable. A
  * child without one is reaped by waitpid(-1) on SIGCHLD. On failure returns an errno value and *failed_step names the step that failed (static
@@ -124,6 +129,10 @@ void sw_block_daemon_signals(sigset_t *set);
 
 /* signalfd(-1, set, SFD_NONBLOCK|SFD_CLOEXEC) */
 int sw_signalfd(const sigset_t *set);
+/* Adds SIGCHLD to the daemon's signalfd (watch = 1) or takes it out (0); it stays blocked either
+ * way. Out, a SIGCHLD stays pending and the kernel drops every later one early: children with a
+ * pidfd are reaped through it, and their exits then cost no signal to queue, wake and read. */
+int sw_signalfd_watch_child_exits(int fd, int watch);
 /* Reads one signalfd record; returns the signal number, 0 when none is pending, -1 on error. */
 int sw_signalfd_read(int fd);
 

@@ -67,11 +67,13 @@ struct ServiceLog {
     /// The fields of one line, in order, for the JSON form.
     private typealias Fields = [(String, Logger.MetadataValue)]
 
-    private func emit(_ line: String, event: String, _ fields: Fields, level: Logger.Level = .info) {
+    /// `fields` is built only for the JSON form: the text form is the hot path (a START and an
+    /// EXIT line per connection) and needs nothing but `line`.
+    private func emit(_ line: String, event: String, _ fields: @autoclosure () -> Fields, level: Logger.Level = .info) {
         switch settings.destination {
         case .file:
             if json {
-                file?.write(JSONLogHandler.line(level: level, message: line, metadata: [("event", "\(event)"), ("service", "\(id)")] + fields))
+                file?.write(JSONLogHandler.line(level: level, message: line, metadata: [("event", "\(event)"), ("service", "\(id)")] + fields()))
             } else {
                 let stamp = LogTime.localStamp()
                 file?.write("\(stamp): \(line)")
@@ -79,8 +81,12 @@ struct ServiceLog {
         case .syslog(let facility, let priority):
             sw_syslog(facility | priority, line)
         case nil:
+            guard json else {
+                logger.log(level: level, "\(line)")
+                return
+            }
             var metadata: Logger.Metadata = ["event": "\(event)", "service": "\(id)"]
-            for (key, value) in fields { metadata[key] = value }
+            for (key, value) in fields() { metadata[key] = value }
             logger.log(level: level, "\(line)", metadata: metadata)
         }
     }
@@ -103,36 +109,49 @@ struct ServiceLog {
 
     func start(pid: pid_t?, peer: PeerInfo, user: String?) {
         let fields = settings.onSuccess
-        guard fields.contains(.pid) || fields.contains(.host) || fields.contains(.userid) else { return }
+        let withPID = fields.contains(.pid), withHost = fields.contains(.host), withUser = fields.contains(.userid)
+        guard withPID || withHost || withUser else { return }
+        var line = "START: " + id
+        if withPID, let pid { line += " pid=\(pid)" }
+        if withHost {
+            let text = host(peer)
+            if !text.isEmpty { line += " " + text }
+        }
+        emit(line, event: "START", startFields(pid: pid, peer: peer, user: user))
+        if withUser, let user, !json { emit("USERID: \(id) \(user)", event: "USERID", [("user", "\(user)")]) }
+    }
+
+    private func startFields(pid: pid_t?, peer: PeerInfo, user: String?) -> Fields {
+        let fields = settings.onSuccess
         var extra: Fields = []
         if fields.contains(.pid), let pid { extra.append(("pid", .stringConvertible(Int(pid)))) }
         if fields.contains(.host) { extra += hostFields(peer) }
         if fields.contains(.userid), let user { extra.append(("user", "\(user)")) }
-        emit(
-            Self.join([
-                "START: \(id)", fields.contains(.pid) ? pid.map { "pid=\($0)" } ?? "" : "",
-                fields.contains(.host) ? host(peer) : "",
-            ]), event: "START", extra)
-        if fields.contains(.userid), let user, !json { emit("USERID: \(id) \(user)", event: "USERID", [("user", "\(user)")]) }
+        return extra
     }
 
     func exit(pid: pid_t, status: Int32, seconds: Double) {
         let fields = settings.onSuccess
         // As xinetd: an EXIT line only when EXIT or DURATION is asked for (PID alone is a START field).
-        guard fields.contains(.exit) || fields.contains(.duration) else { return }
-        let how = status & 0x7f == 0 ? "status=\((status >> 8) & 0xff)" : "signal=\(status & 0x7f)"
+        let withExit = fields.contains(.exit), withDuration = fields.contains(.duration)
+        guard withExit || withDuration else { return }
         let rounded = (seconds * 1000).rounded() / 1000
+        var line = "EXIT: " + id
+        if withExit { line += status & 0x7f == 0 ? " status=\((status >> 8) & 0xff)" : " signal=\(status & 0x7f)" }
+        if fields.contains(.pid) { line += " pid=\(pid)" }
+        if withDuration { line += " duration=\(rounded)(sec)" }
+        emit(line, event: "EXIT", exitFields(pid: pid, status: status, rounded: rounded))
+    }
+
+    private func exitFields(pid: pid_t, status: Int32, rounded: Double) -> Fields {
+        let fields = settings.onSuccess
         var extra: Fields = []
         if fields.contains(.exit) {
             extra.append(status & 0x7f == 0 ? ("status", .stringConvertible(Int((status >> 8) & 0xff))) : ("signal", .stringConvertible(Int(status & 0x7f))))
         }
         if fields.contains(.pid) { extra.append(("pid", .stringConvertible(Int(pid)))) }
         if fields.contains(.duration) { extra.append(("duration", .stringConvertible(rounded))) }
-        emit(
-            Self.join([
-                "EXIT: \(id)", fields.contains(.exit) ? how : "", fields.contains(.pid) ? "pid=\(pid)" : "",
-                fields.contains(.duration) ? "duration=\(rounded)(sec)" : "",
-            ]), event: "EXIT", extra)
+        return extra
     }
 
     /// The end of an in-process relay (redirect): xinetd's TRAFFIC field.

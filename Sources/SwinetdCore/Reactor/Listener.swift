@@ -25,6 +25,9 @@ final class Listener: EventHandler {
     }
 
     var isOpen: Bool { fd >= 0 }
+    /// The local address of every connection accepted here, when the socket is bound to one
+    /// address (not a wildcard): accepting then needs no getsockname. nil: ask each connection.
+    private(set) var fixedLocalAddress: (IPAddress, UInt16)?
     var isArmed: Bool { token != nil }
 
     /// The port this listener is bound to, for the UDP loop guard.
@@ -123,6 +126,18 @@ final class Listener: EventHandler {
             closeSocket(reactor: nil)
             throw error
         }
+        learnFixedLocalAddress()
+    }
+
+    private func learnFixedLocalAddress() {
+        fixedLocalAddress = nil
+        guard let local = Socket.localAddress(fd) else { return }
+        let unspecified: Bool
+        switch local.0 {
+        case .v4(let bits): unspecified = bits == 0
+        case .v6(let bytes, _): unspecified = bytes.allSatisfy { $0 == 0 }
+        }
+        if !unspecified { fixedLocalAddress = local }
     }
 
     /// Uses an inherited socket instead of binding one (InheritedSockets).
@@ -136,6 +151,7 @@ final class Listener: EventHandler {
         if spec.socketType != .dgram, getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &accepting, &size) == 0, accepting == 0 {
             _ = listen(fd, spec.backlog)
         }
+        learnFixedLocalAddress()
     }
 
     /// Applies options that may change on reload without re-binding.
@@ -171,6 +187,7 @@ final class Listener: EventHandler {
         bindRetry?.cancel()
         bindRetry = nil
         guard isOpen else { return }
+        fixedLocalAddress = nil
         if let pool = adoptedFrom {
             // systemd's socket: kept for a later reload, never closed or unlinked here.
             pool.giveBack(fd)

@@ -202,7 +202,12 @@ final class ServiceRuntime {
                     EOPNOTSUPP, ENETUNREACH:
                     continue
                 case EMFILE, ENFILE, ENOBUFS, ENOMEM:
-                    acceptResourceExhausted(listener, errno: errno)
+                    // accept4 takes a descriptor before it looks at the queue: with one free
+                    // descriptor, the call after a successful accept fails EMFILE though nothing
+                    // waits. Only a connection still queued means real exhaustion.
+                    let code = errno
+                    if code == EMFILE || code == ENFILE, !Socket.isReadable(listener.fd) { return }
+                    acceptResourceExhausted(listener, errno: code)
                     return
                 default:
                     logger.error("\(service.name): accept: \(errnoDescription(errno))")
@@ -222,7 +227,7 @@ final class ServiceRuntime {
                 var gid: gid_t = 0
                 if sw_peer_credentials(fd, &pid, &uid, &gid) == 0 { peer.unixCredentials = (pid, uid, gid) }
             } else {
-                peer.local = Socket.localAddress(fd)
+                peer.local = listener.fixedLocalAddress ?? Socket.localAddress(fd)
             }
             handleConnection(fd: fd, peer: peer)
             if waitChild != nil || !listener.isArmed { return }
@@ -468,11 +473,13 @@ final class ServiceRuntime {
     /// The per-connection environment: UCSPI (tcp-environ(5)) variables and xinetd's REMOTE_HOST.
     private func connectionEnvironment(_ peer: PeerInfo) -> [String] {
         var environment: [String] = []
+        environment.reserveCapacity(8)
         if let address = peer.address {
+            let text = address.description
             environment.append("PROTO=TCP")
-            environment.append("TCPREMOTEIP=\(address)")
+            environment.append("TCPREMOTEIP=" + text)
             environment.append("TCPREMOTEPORT=\(peer.port)")
-            environment.append("REMOTE_HOST=\(address)")
+            environment.append("REMOTE_HOST=" + text)
         } else if let creds = peer.unixCredentials {
             environment.append("PROTO=UNIX")
             environment.append("UNIXREMOTEPID=\(creds.pid)")

@@ -84,7 +84,14 @@ public final class Supervisor {
     /// The pidfds the reactor watches, by pid.
     private var exitWatches: [pid_t: ChildExitWatch] = [:]
     /// Children without a pidfd, reaped by the SIGCHLD sweep.
-    private var unwatchedChildren = 0
+    private var unwatchedChildren = 0 {
+        didSet {
+            // SIGCHLD is read only while some child has no pidfd (sw_signalfd_watch_child_exits).
+            if (oldValue == 0) != (unwatchedChildren == 0), signalFD >= 0 {
+                _ = sw_signalfd_watch_child_exits(signalFD, unwatchedChildren > 0 ? 1 : 0)
+            }
+        }
+    }
     private var trimTimer: ReactorTimer?
     /// Activity since the trim timer was armed.
     private var heapActivity = false
@@ -165,6 +172,8 @@ public final class Supervisor {
         signalsToReset = sw_non_default_signals()
         signalFD = sw_signalfd(&set)
         guard signalFD >= 0 else { throw SystemError("signalfd") }
+        // No child without a pidfd yet: SIGCHLD stays blocked and unread (see unwatchedChildren).
+        _ = sw_signalfd_watch_child_exits(signalFD, 0)
         signalToken = try reactor.register(fd: signalFD, events: Readiness.input, handler: SignalReader(self))
     }
 

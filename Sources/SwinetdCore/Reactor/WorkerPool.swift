@@ -25,8 +25,14 @@ final class WorkerPool<Job, Output>: EventHandler, @unchecked Sendable {
     private var nextID: UInt64 = 1
     private var token: ReactorToken?
 
-    init(reactor: Reactor, threads: Int, work: @escaping (Job) -> Output) throws(SystemError) {
+    /// Runs first on each worker thread (spawn workers block every signal there).
+    private let threadSetup: (() -> Void)?
+
+    init(
+        reactor: Reactor, threads: Int, threadSetup: (() -> Void)? = nil, work: @escaping (Job) -> Output
+    ) throws(SystemError) {
         self.work = work
+        self.threadSetup = threadSetup
         wakeFD = sw_eventfd()
         guard wakeFD >= 0 else { throw SystemError("eventfd") }
         pthread_mutex_init(&mutex, nil)
@@ -71,6 +77,7 @@ final class WorkerPool<Job, Output>: EventHandler, @unchecked Sendable {
     }
 
     private func runWorker() {
+        threadSetup?()
         while true {
             pthread_mutex_lock(&mutex)
             while jobsHead == jobs.count { pthread_cond_wait(&condition, &mutex) }

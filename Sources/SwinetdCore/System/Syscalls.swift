@@ -56,6 +56,12 @@ enum Socket {
         }
     }
 
+    /// Whether `fd` is readable now (a listener: a connection is queued), without waiting.
+    static func isReadable(_ fd: Int32) -> Bool {
+        var entry = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        return poll(&entry, 1, 0) == 1 && entry.revents & Int16(POLLIN) != 0
+    }
+
     /// The local address of a socket, as (IP, port); nil for non-IP sockets.
     static func localAddress(_ fd: Int32) -> (IPAddress, UInt16)? {
         var storage = sockaddr_storage()
