@@ -87,7 +87,7 @@ build_tool connload "$YARDSTICK/connload.c"
 build_tool limitd "$YARDSTICK/limitd.c"
 build_tool hello "$YARDSTICK/hello.c" static
 build_tool hold "$HERE/tools/hold.c" static
-for t in holdconns echoload udpload reapd; do build_tool $t "$HERE/tools/$t.c"; done
+for t in holdconns echoload udpload reapd sessiond; do build_tool $t "$HERE/tools/$t.c"; done
 
 # 4. Limits for 10,000 connections and children, then the harness in its own network namespace.
 # (This machine's hard RLIMIT_NOFILE is 20,000 and CAP_SYS_RESOURCE is not ours: take the hard limit.)

@@ -58,8 +58,8 @@ struct Run: ParsableCommand {
     @Flag(name: [.customShort("E"), .long], help: "Pass swinetd's own environment to children instead of a clean one.")
     var keepEnvironment = false
 
-    @Option(help: "Threads that start children, so accepting never waits for a child to exec (0: start them on the event loop thread).")
-    var spawnThreads: Int = 2
+    @Option(help: "Threads that start children, so accepting never waits for a child to exec (default: CPUs + 1, at most 8; 0: start them on the event loop thread).")
+    var spawnThreads: Int?
 
     @Option(help: "Cap on children of all services together.")
     var maxChildren: Int?
@@ -102,7 +102,7 @@ struct Run: ParsableCommand {
         options.retrySeconds = retryTime
         options.keepEnvironment = keepEnvironment
         options.maxChildren = maxChildren
-        options.spawnThreads = max(0, min(spawnThreads, 64))
+        options.spawnThreads = max(0, min(spawnThreads ?? DaemonOptions.defaultSpawnThreads, 64))
         options.builtinIdleSeconds = builtinTimeout
         options.tcpmuxTimeoutSeconds = tcpmuxTimeout
         options.tlsHandshakeSeconds = max(0.1, tlsHandshakeTimeout)
