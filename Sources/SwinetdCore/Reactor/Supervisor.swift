@@ -100,8 +100,8 @@ public final class Supervisor {
         }
     }
     private var trimTimer: ReactorTimer?
-    /// Activity since the trim timer was armed.
-    private var heapActivity = false
+    /// When the heap was last busy (monotonic ns), for the trim a second later.
+    private var lastHeapActivity: Int64 = 0
     /// Workers that run spawns, when `--spawn-threads` > 0.
     private(set) var spawnWorkers: WorkerPool<SpawnJob, Result<SpawnedChild, SpawnPlan.Failure>>?
     /// tcpmux targets by lower-cased name.
@@ -260,19 +260,26 @@ public final class Supervisor {
         noteHeapActivity()
     }
 
-    /// A second after activity, gives the heap's free pages back to the system: glibc keeps the
-    /// high-water mark of a burst (2-3 MB with 64 clients at once) mapped otherwise, though every
-    /// connection's memory was freed. Armed by activity, so an idle daemon never wakes for it;
-    /// under load it costs one heap walk (microseconds) per second, and the last one runs a
-    /// second after the last activity.
+    /// A second after the last activity, gives the heap's free pages back to the system: glibc
+    /// keeps the high-water mark of a burst (2-3 MB with 64 clients at once) mapped otherwise,
+    /// though every connection's memory was freed. Armed by activity, so an idle daemon never
+    /// wakes for it; under steady load the timer only moves on (trimming memory about to be reused
+    /// is wasted work), and the trim runs once the daemon has been quiet for a second.
     func noteHeapActivity() {
-        heapActivity = true
+        lastHeapActivity = monotonicNanoseconds()
         guard trimTimer == nil else { return }
-        heapActivity = false
-        trimTimer = reactor.schedule(after: 1) { [unowned self] in
+        armTrim(after: 1)
+    }
+
+    private func armTrim(after seconds: Double) {
+        trimTimer = reactor.schedule(after: seconds) { [unowned self] in
             trimTimer = nil
+            let quiet = Double(monotonicNanoseconds() - lastHeapActivity) / 1e9
+            if quiet < 0.99 {
+                armTrim(after: 1 - quiet)
+                return
+            }
             _ = sw_malloc_trim()
-            if heapActivity { noteHeapActivity() }
         }
     }
 
