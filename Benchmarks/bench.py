@@ -861,6 +861,8 @@ def scen_profile():
 
 def load_results():
     rows = []
+    if not os.path.exists(RESULTS):  # a profile-only run measures no rates
+        return rows
     with open(RESULTS) as f:
         for line in f:
             rows.append(json.loads(line))
