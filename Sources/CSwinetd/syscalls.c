@@ -17,7 +17,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-void sw_block_daemon_signals(sigset_t *set) {
+/* The signals the reactor reads from its signalfd. */
+static void daemon_signals(sigset_t *set) {
     sigemptyset(set);
     sigaddset(set, SIGCHLD);
     sigaddset(set, SIGHUP);
@@ -26,6 +27,10 @@ void sw_block_daemon_signals(sigset_t *set) {
     sigaddset(set, SIGUSR1);
     sigaddset(set, SIGUSR2);
     sigaddset(set, SIGALRM);
+}
+
+void sw_block_daemon_signals(sigset_t *set) {
+    daemon_signals(set);
     pthread_sigmask(SIG_BLOCK, set, NULL);
 }
 
@@ -33,14 +38,7 @@ int sw_signalfd(const sigset_t *set) { return signalfd(-1, set, SFD_NONBLOCK | S
 
 int sw_signalfd_watch_child_exits(int fd, int watch) {
     sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGCHLD);
-    sigaddset(&set, SIGHUP);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGUSR1);
-    sigaddset(&set, SIGUSR2);
-    sigaddset(&set, SIGALRM);
+    daemon_signals(&set);
     if (!watch) sigdelset(&set, SIGCHLD);
     return signalfd(fd, &set, SFD_NONBLOCK | SFD_CLOEXEC) == fd ? 0 : -1;
 }
