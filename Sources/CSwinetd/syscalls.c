@@ -161,9 +161,38 @@ int sw_recvmmsg(int fd, struct msghdr *hdrs, unsigned int *lens, unsigned int n)
     return got;
 }
 
-int sw_sendmmsg(int fd, struct msghdr *hdrs, unsigned int n) {
+#ifndef SOL_UDP
+#define SOL_UDP 17
+#endif
+#ifndef UDP_SEGMENT
+#define UDP_SEGMENT 103 /* linux/udp.h, Linux 4.18 */
+#endif
+
+int sw_sendmmsg(int fd, struct msghdr *hdrs, const uint16_t *segment_sizes, unsigned int n) {
     struct mmsghdr msgs[64];
+    union { char bytes[CMSG_SPACE(sizeof(uint16_t))]; struct cmsghdr align; } control[64];
     if (n > 64) n = 64;
-    for (unsigned int i = 0; i < n; i++) msgs[i] = (struct mmsghdr){.msg_hdr = hdrs[i]};
+    for (unsigned int i = 0; i < n; i++) {
+        msgs[i] = (struct mmsghdr){.msg_hdr = hdrs[i]};
+        if (!segment_sizes || segment_sizes[i] == 0) continue;
+        memset(&control[i], 0, sizeof control[i]);
+        struct cmsghdr *c = &control[i].align;
+        c->cmsg_level = SOL_UDP;
+        c->cmsg_type = UDP_SEGMENT;
+        c->cmsg_len = CMSG_LEN(sizeof(uint16_t));
+        memcpy(CMSG_DATA(c), &segment_sizes[i], sizeof(uint16_t));
+        msgs[i].msg_hdr.msg_control = control[i].bytes;
+        msgs[i].msg_hdr.msg_controllen = sizeof control[i].bytes;
+    }
     return sendmmsg(fd, msgs, n, MSG_DONTWAIT | MSG_NOSIGNAL);
+}
+
+int sw_udp_segmentation_available(void) {
+    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return 0;
+    int value = 0;
+    socklen_t length = sizeof value;
+    int known = getsockopt(fd, SOL_UDP, UDP_SEGMENT, &value, &length) == 0;
+    close(fd);
+    return known;
 }

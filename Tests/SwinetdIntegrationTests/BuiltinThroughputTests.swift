@@ -4,7 +4,7 @@ import Testing
 
 /// The fast paths of the builtins (BENCHMARKS.md, "Builtin throughput"): TCP echo spliced through
 /// a pipe on echo pump threads (and its recv/send fallback), UDP builtins answered in
-/// recvmmsg/sendmmsg batches.
+/// recvmmsg/sendmmsg batches, runs of equal replies to one sender as one UDP GSO send.
 /// Each must behave exactly like the plain path.
 extension Integration {
     @Suite struct BuiltinThroughputTests {
@@ -180,6 +180,92 @@ extension Integration {
             #expect(reserved.receive(timeout: 0.3) == nil, "echo answered a reserved source port")
             #expect(spoof.receive(timeout: 0.3) == nil, "echo answered another UDP builtin's port")
             #expect(daemon.waitForLog("dropped", timeout: 2), "\(daemon.log)")
+        }
+
+        /// One batch for sure (the daemon is stopped while the burst queues): runs of equal-size
+        /// replies go out as GSO sends, and each sender still gets its own datagrams, whole and in
+        /// order: blocks of two senders, a shorter echo ending a run, an empty one, chargen's
+        /// equal-size replies continuing the ring.
+        @Test func udpRepliesOfOneBatchReachEachSenderAsTheirOwnDatagrams() throws {
+            let echo = Ports.free()
+            let chargen = Ports.free()
+            let daemon = try Daemon(
+                config: """
+                    127.0.0.1:\(echo) dgram udp wait root internal echo
+                    127.0.0.1:\(chargen) dgram udp wait root internal chargen
+                    """,
+                arguments: ["--udp-builtin-rate", "100000"])
+            defer { daemon.stop() }
+            let a = try UDPSocket(bind: "127.0.0.1")
+            let b = try UDPSocket(bind: "127.0.0.2")
+            func payload(_ tag: String, _ i: Int, _ size: Int) -> [UInt8] {
+                Array(Array("\(tag)\(i):".utf8).prefix(size)) + [UInt8](repeating: UInt8(65 + i % 26), count: max(0, size - "\(tag)\(i):".utf8.count))
+            }
+            var wantA: [[UInt8]] = []
+            var wantB: [[UInt8]] = []
+            kill(daemon.pid, SIGSTOP)
+            var resumed = false
+            defer { if !resumed { kill(daemon.pid, SIGCONT) } }
+            for block in 0..<3 {
+                for i in 0..<6 {
+                    let p = payload("a", block * 10 + i, i == 5 && block == 1 ? 40 : 120)
+                    try a.send(p, to: "127.0.0.1", echo)
+                    wantA.append(p)
+                }
+                if block == 2 {
+                    try a.send([], to: "127.0.0.1", echo)
+                    wantA.append([])
+                }
+                for i in 0..<5 {
+                    let p = payload("b", block * 10 + i, 120)
+                    try b.send(p, to: "127.0.0.1", echo)
+                    wantB.append(p)
+                }
+            }
+            for _ in 0..<8 { try a.send([0], to: "127.0.0.1", chargen) }
+            usleep(50_000)
+            kill(daemon.pid, SIGCONT)
+            resumed = true
+
+            var gotA: [[UInt8]] = []
+            var lines: [[UInt8]] = []
+            var gotB: [[UInt8]] = []
+            while gotA.count + lines.count < wantA.count + 8, let r = a.receive(timeout: 2) {
+                if r.port == chargen { lines.append(r.bytes) } else { gotA.append(r.bytes) }
+            }
+            while gotB.count < wantB.count, let r = b.receive(timeout: 2) { gotB.append(r.bytes) }
+            #expect(gotA == wantA, "a: sizes \(gotA.map(\.count))\n\(daemon.log)")
+            #expect(gotB == wantB, "b: sizes \(gotB.map(\.count))")
+            #expect(lines.count == 8)
+            for (k, reply) in lines.enumerated() {
+                let want = (0..<6).flatMap { Expected.chargenLine((6 * k + $0) % 95) }
+                #expect(reply == want, "chargen reply \(k): \(reply.count) bytes")
+            }
+        }
+
+        /// In a private network namespace, whose UDP counters only this daemon and its client
+        /// touch (Tests/helpers/udp_gso_client.py): a run of equal echoes to one sender leaves as
+        /// one GSO send, runs split where sizes or senders change and at 65,507 bytes, and when
+        /// the segment is over the path MTU the kernel's refusal falls back to one send per reply.
+        @Test(.enabled(if: NamespaceTests.unshareWorks, "skipped: `unshare -n true` fails here"))
+        func udpEchoRunsLeaveAsGSOSendsAndFallBackOverTheMTU() throws {
+            let dir = try TempDir()
+            let conf = try dir.write(
+                "inetd.conf",
+                """
+                127.0.0.1:7007 dgram udp wait root internal echo
+                [::1]:7007 dgram udp6 wait root internal echo
+
+                """)
+            let log = dir.path + "/swinetd.log"
+            let result = try Processes.run(
+                NamespaceTests.unsharePrefix + [
+                    "/bin/sh", Binaries.helpers + "/in_netns.sh", Binaries.swinetd, conf, log,
+                    "python3", Binaries.helpers + "/udp_gso_client.py", "7007",
+                ], timeout: 60)
+            #expect(result.status == .exited(0), "\(result)\n--- swinetd log ---\n\(Files.read(log))")
+            #expect(result.stdout.contains("ALL OK"), "\(result)")
+            #expect(result.stdout.contains("SWINETD_EXIT=0"), "\(result)")
         }
 
         /// The largest UDP datagram (65,507 bytes over IPv4) fills a whole batch slot and comes back whole.

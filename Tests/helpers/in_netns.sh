@@ -1,6 +1,7 @@
 #!/bin/sh
 # Runs inside `unshare -n` (a private network namespace with only lo): brings lo up, starts
-# swinetd in the foreground, waits (bounded) for "ready:", runs the client, stops swinetd.
+# swinetd in the foreground, waits (bounded) for "ready:", runs the client (with the daemon's pid
+# in SWINETD_PID), stops swinetd.
 #
 # usage: in_netns.sh SWINETD CONF LOG CLIENT [CLIENT ARGS...]
 # Exit status: the client's; 90-93 for setup failures. SWINETD_EXIT=N is printed at the end.
@@ -21,7 +22,7 @@ until grep -q 'ready:' "$log"; do
     sleep 0.05
 done
 
-timeout 60 "$@"
+SWINETD_PID=$daemon timeout 60 "$@"
 rc=$?
 
 kill -TERM $daemon

@@ -180,9 +180,15 @@ int sw_set_pipe_size(int fd, int size);
 ssize_t sw_splice(int fd_in, int fd_out, size_t len);
 /* recvmmsg(MSG_DONTWAIT, no timeout) and sendmmsg(MSG_DONTWAIT|MSG_NOSIGNAL) of at most 64
  * messages, given as parallel arrays (struct mmsghdr needs _GNU_SOURCE, which Swift's Glibc
- * lacks). recvmmsg stores each datagram's length in lens[i]. */
+ * lacks). recvmmsg stores each datagram's length in lens[i]. sendmmsg: a message whose
+ * segment_sizes[i] is not 0 (segment_sizes may be NULL) carries a UDP_SEGMENT control message,
+ * so the kernel sends its payload as datagrams of that many bytes, the last one shorter or equal
+ * (UDP GSO). The control messages live on sw_sendmmsg's stack; hdrs is not changed. */
 int sw_recvmmsg(int fd, struct msghdr *hdrs, unsigned int *lens, unsigned int n);
-int sw_sendmmsg(int fd, struct msghdr *hdrs, unsigned int n);
+int sw_sendmmsg(int fd, struct msghdr *hdrs, const uint16_t *segment_sizes, unsigned int n);
+/* Whether this kernel knows UDP_SEGMENT (Linux 4.18): getsockopt on a fresh UDP socket. An older
+ * kernel would ignore the control message and send one big datagram, so ask first. */
+int sw_udp_segmentation_available(void);
 
 #ifdef __cplusplus
 }

@@ -26,6 +26,11 @@ final class DatagramBatch {
     let lengths: UnsafeMutablePointer<UInt32>
     let sendVectors: UnsafeMutablePointer<iovec>
     let replies: UnsafeMutablePointer<msghdr>
+    /// What is sent: one message per run of replies (sendReplies), its first reply and its
+    /// segment size (0: a single datagram).
+    let runs: UnsafeMutablePointer<msghdr>
+    let runStarts: UnsafeMutablePointer<Int>
+    let segmentSizes: UnsafeMutablePointer<UInt16>
 
     private init() {
         let n = DatagramBatch.capacity
@@ -45,6 +50,12 @@ final class DatagramBatch {
         lengths.initialize(repeating: 0, count: n)
         replies = .allocate(capacity: n)
         replies.initialize(repeating: msghdr(), count: n)
+        runs = .allocate(capacity: n)
+        runs.initialize(repeating: msghdr(), count: n)
+        runStarts = .allocate(capacity: n)
+        runStarts.initialize(repeating: 0, count: n)
+        segmentSizes = .allocate(capacity: n)
+        segmentSizes.initialize(repeating: 0, count: n)
         for i in 0..<n {
             receiveVectors[i] = iovec(iov_base: buffers + i * DatagramBatch.slotSize, iov_len: DatagramBatch.slotSize)
         }
@@ -80,19 +91,95 @@ final class DatagramBatch {
         replies[slot] = header
     }
 
-    /// Sends replies 0..<count. A reply the kernel refuses (an unreachable destination) is skipped
-    /// like a failed sendto; a full socket buffer drops the rest, as UDP does.
-    func sendReplies(fd: Int32, count: Int) {
+    /// Sends replies 0..<count. Each run of equal-size replies to one sender goes as one UDP GSO
+    /// message (`UDP_SEGMENT`): the kernel routes and builds it once and cuts it into the
+    /// datagrams, which the peer receives one by one, as if sent apart. With 16 echoes in flight
+    /// per client, that is most of the daemon's time per reply (BENCHMARKS.md, UDP echo).
+    ///
+    /// A run the kernel refuses to segment is sent datagram by datagram: EMSGSIZE/EINVAL when
+    /// the segment is over the path's MTU (a large echo), EIO from a route without checksum
+    /// offload or through IPsec, where `segmentation` is turned off for the socket. A reply the
+    /// kernel refuses (an unreachable destination) is skipped like a failed sendto; a full socket
+    /// buffer drops the rest, as UDP does.
+    func sendReplies(fd: Int32, count: Int, segmentation: inout Bool) {
+        guard segmentation, DatagramBatch.segmentationAvailable, count > 1 else {
+            _ = sendSeparately(fd: fd, from: 0, count: count)
+            return
+        }
+        let messages = groupRuns(count: count)
         var next = 0
-        while next < count {
-            let sent = Int(sw_sendmmsg(fd, replies + next, UInt32(count - next)))
+        while next < messages {
+            let sent = Int(sw_sendmmsg(fd, runs + next, segmentSizes + next, UInt32(messages - next)))
             if sent > 0 {
                 next += sent
                 continue
             }
             if errno == EINTR { continue }
             if errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS { return }
+            if segmentSizes[next] != 0 {
+                if errno == EIO { segmentation = false }
+                guard sendSeparately(fd: fd, from: runStarts[next], count: runs[next].msg_iovlen) else { return }
+            }
+            next += 1  // sent apart, or this single reply's own error: skip it
+        }
+    }
+
+    /// Whether the kernel knows UDP_SEGMENT (Linux 4.18). Asked once.
+    static let segmentationAvailable = sw_udp_segmentation_available() != 0
+    /// Segments per GSO message: UDP_MAX_SEGMENTS is 64 (128 since Linux 6.x).
+    static let maximumSegments = 64
+    /// Bytes per GSO message: what one IPv4 datagram can carry.
+    static let maximumRunBytes = 65_507
+
+    /// Fills `runs` with one message per run of consecutive replies that share a destination and
+    /// a size (the last one of a run may be shorter, as GSO allows, but not empty: an empty
+    /// datagram cannot be a segment); returns how many.
+    private func groupRuns(count: Int) -> Int {
+        var messages = 0
+        var slot = 0
+        while slot < count {
+            let size = sendVectors[slot].iov_len
+            var end = slot + 1
+            if size > 0 {
+                var bytes = size
+                while end < count, end - slot < DatagramBatch.maximumSegments,
+                    sendVectors[end].iov_len > 0, sendVectors[end].iov_len <= size, bytes + sendVectors[end].iov_len <= DatagramBatch.maximumRunBytes,
+                    sameDestination(replies[slot], replies[end])
+                {
+                    bytes += sendVectors[end].iov_len
+                    end += 1
+                    if sendVectors[end - 1].iov_len < size { break }  // a shorter one ends the run
+                }
+            }
+            var message = replies[slot]
+            message.msg_iovlen = end - slot
+            runs[messages] = message
+            runStarts[messages] = slot
+            segmentSizes[messages] = end - slot > 1 ? UInt16(size) : 0
+            messages += 1
+            slot = end
+        }
+        return messages
+    }
+
+    private func sameDestination(_ a: msghdr, _ b: msghdr) -> Bool {
+        a.msg_namelen == b.msg_namelen && memcmp(a.msg_name, b.msg_name, Int(a.msg_namelen)) == 0
+    }
+
+    /// Sends replies first..<first+count one datagram each; false when the socket buffer is full.
+    private func sendSeparately(fd: Int32, from first: Int, count: Int) -> Bool {
+        var next = first
+        let end = first + count
+        while next < end {
+            let sent = Int(sw_sendmmsg(fd, replies + next, nil, UInt32(end - next)))
+            if sent > 0 {
+                next += sent
+                continue
+            }
+            if errno == EINTR { continue }
+            if errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS { return false }
             next += 1  // this reply's own error: skip it
         }
+        return true
     }
 }

@@ -19,6 +19,9 @@ final class DatagramBuiltinState {
     var dropped = 0
     var lastDropReason = ""
     var lastDropLog: Int64 = 0
+    /// Whether replies may go as UDP GSO runs (DatagramBatch.sendReplies); off for good once the
+    /// kernel answers EIO (the route cannot segment).
+    var segmentation = true
 
     init(rate: Int) {
         self.rate = Double(max(rate, 1))
@@ -116,7 +119,7 @@ enum DatagramBuiltin {
                     }
                     replies += 1
                 }
-                batch.sendReplies(fd: fd, count: replies)
+                batch.sendReplies(fd: fd, count: replies, segmentation: &state.segmentation)
             }
         }
     }

@@ -1,0 +1,107 @@
+#!/usr/bin/env python3
+"""Client for the UDP GSO checks of swinetd's echo builtin, run inside a private network namespace
+(in_netns.sh, which passes the daemon's pid in SWINETD_PID) by BuiltinThroughputTests.swift.
+
+usage: udp_gso_client.py PORT
+
+For 127.0.0.1 and ::1: stops the daemon (SIGSTOP), queues a burst from one socket, resumes it,
+and checks every reply byte for byte and in order. The namespace's own UDP counters
+(/proc/net/snmp, snmp6) tell how many datagrams the daemon handed to the kernel: a run of equal
+replies to one sender must leave as one GSO send. Then lo's MTU is lowered below the echo size:
+GSO must be refused by the kernel and every reply still arrive (sent one by one, fragmented).
+Prints "ok NAME" / "FAIL NAME: why" lines, then "ALL OK"; exits 1 if any check failed.
+"""
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+PORT = int(sys.argv[1])
+PID = int(os.environ["SWINETD_PID"])
+failures = []
+
+
+def check(name, condition, why=""):
+    print(("ok " if condition else "FAIL ") + name + ("" if condition else ": " + why))
+    if not condition:
+        failures.append(name)
+
+
+def out_datagrams(family):
+    """The namespace's count of UDP datagrams sent (per GSO send, not per segment)."""
+    if family == socket.AF_INET:
+        lines = [l.split() for l in open("/proc/net/snmp") if l.startswith("Udp:")]
+        return int(lines[1][lines[0].index("OutDatagrams")])
+    for line in open("/proc/net/snmp6"):
+        name, value = line.split()
+        if name == "Udp6OutDatagrams":
+            return int(value)
+    raise RuntimeError("no Udp6OutDatagrams")
+
+
+def burst(host, payloads):
+    """Sends payloads while the daemon is stopped; returns (replies, datagrams the daemon sent)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    s = socket.socket(family, socket.SOCK_DGRAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+    s.connect((host, PORT))
+    s.settimeout(2)
+    before = out_datagrams(family)
+    os.kill(PID, signal.SIGSTOP)
+    try:
+        for p in payloads:
+            s.send(p)
+        time.sleep(0.1)
+    finally:
+        os.kill(PID, signal.SIGCONT)
+    replies = []
+    try:
+        while len(replies) < len(payloads):
+            replies.append(s.recv(65536))
+    except socket.timeout:
+        pass
+    time.sleep(0.1)
+    sent_by_daemon = out_datagrams(family) - before - len(payloads)
+    s.close()
+    return replies, sent_by_daemon
+
+
+def numbered(i, size):
+    return (b"%06d" % i + bytes([65 + i % 26]) * size)[:size]
+
+
+for host in ["127.0.0.1", "::1"]:
+    equal = [numbered(i, 200) for i in range(24)]
+    replies, sends = burst(host, equal)
+    check(f"{host} 24 equal echoes come back whole and in order", replies == equal,
+          f"{len(replies)} replies, sizes {[len(r) for r in replies]}")
+    check(f"{host} 24 equal echoes leave in one GSO send", sends == 1, f"{sends} sends")
+
+    # A shorter one ends a run; an empty one stands alone; two senders' runs stay apart.
+    mixed = [numbered(i, 300) for i in range(5)] + [b"short"] + [b""] + [numbered(i, 300) for i in range(5, 9)]
+    replies, sends = burst(host, mixed)
+    check(f"{host} mixed sizes come back whole and in order", replies == mixed,
+          f"sizes {[len(r) for r in replies]}")
+    check(f"{host} mixed sizes: runs split at the short and the empty datagram", sends == 3, f"{sends} sends")
+
+    # Three 30,000-byte echoes: two fit in one GSO send (65,507 bytes at most), the third alone.
+    big = [numbered(i, 30000) for i in range(3)]
+    replies, sends = burst(host, big)
+    check(f"{host} large echoes come back whole", replies == big, f"sizes {[len(r) for r in replies]}")
+    check(f"{host} large echoes: at most 65,507 bytes per GSO send", sends == 2, f"{sends} sends")
+
+# Segments larger than the path MTU: the kernel refuses GSO (EMSGSIZE); the daemon sends the run
+# datagram by datagram, which IP fragments as it always did.
+subprocess.run(["ip", "link", "set", "lo", "mtu", "1400"], check=True)
+for host in ["127.0.0.1", "::1"]:
+    over_mtu = [numbered(i, 3000) for i in range(6)]
+    replies, sends = burst(host, over_mtu)
+    check(f"{host} echoes over the MTU still come back whole", replies == over_mtu,
+          f"sizes {[len(r) for r in replies]}")
+    check(f"{host} echoes over the MTU are sent one by one", sends == 6, f"{sends} sends")
+
+if failures:
+    sys.exit(1)
+print("ALL OK")
