@@ -26,8 +26,9 @@ extension Integration {
                 #expect(report.env["LISTEN_PID"].flatMap(Int32.init) == report.pid)
                 #expect(report.fds == [0, 1, 2, 3, 4])
                 #expect(report["fd0"] == "/dev/null" && report["fd1"] == "/dev/null" && report["fd2"] == "/dev/null")
-                // The child's pid is the one swinetd logged.
-                #expect(daemon.startedPids().contains(report.pid ?? -1))
+                // The child's pid is the one swinetd logged (the START line may come after the
+                // child has already answered).
+                #expect(Clock.poll(timeout: 3) { daemon.startedPids().contains(report.pid ?? -1) }, "\(daemon.log)")
             }
         }
 
