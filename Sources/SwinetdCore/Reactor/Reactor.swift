@@ -22,7 +22,7 @@ enum Readiness {
 /// A registration in the reactor. The generation guards against a stale event reaching a handler
 /// that took over a freed slot within the same epoll batch.
 struct ReactorToken: Equatable {
-    fileprivate var slot: Int
+    fileprivate(set) var slot: Int
     fileprivate var generation: UInt32
     fileprivate var packed: UInt64 { UInt64(generation) << 32 | UInt64(slot) }
 }
@@ -58,6 +58,9 @@ final class Reactor {
     private let epollFD: Int32
     private var slots: [(handler: (any EventHandler)?, generation: UInt32)] = []
     private var freeSlots: [Int] = []
+    /// The generation a newly appended slot starts at: above that of every slot dropped by
+    /// releaseSpareCapacity, so a stale token never matches a slot re-created at its index.
+    private var generationFloor: UInt32 = 0
     private var timers = TimerHeap()
     private var stopRequested = false
 
@@ -78,7 +81,7 @@ final class Reactor {
             slots[slot].generation &+= 1
         } else {
             slot = slots.count
-            slots.append((handler, 0))
+            slots.append((handler, generationFloor))
         }
         let token = ReactorToken(slot: slot, generation: slots[slot].generation)
         if sw_epoll_ctl(epollFD, EPOLL_CTL_ADD, fd, events, token.packed) != 0 {
@@ -105,6 +108,21 @@ final class Reactor {
         slots[token.slot].handler = nil
         freeSlots.append(token.slot)
     }
+
+    /// Drops the free slots at the end of the table once it is mostly empty: an array keeps the
+    /// capacity of its largest size, and a burst of children (a pidfd each) grows the table to
+    /// hundreds of KB. Called when the daemon has been quiet (Supervisor's trim).
+    func releaseSpareCapacity() {
+        var end = slots.count
+        while end > 0, slots[end - 1].handler == nil { end -= 1 }
+        guard slots.capacity > 256, end < slots.capacity / 4 else { return }
+        for dropped in slots[end...] { generationFloor = max(generationFloor, dropped.generation &+ 1) }
+        slots = Array(slots[..<end])
+        freeSlots = freeSlots.filter { $0 < end }
+    }
+
+    /// Slots the table has room for (tests).
+    var slotCapacity: Int { slots.capacity }
 
     /// Runs `action` once after `seconds`.
     @discardableResult

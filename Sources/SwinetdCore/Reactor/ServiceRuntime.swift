@@ -510,6 +510,7 @@ final class ServiceRuntime {
     }
 
     func inProcessEnded(peer: IPAddress?) {
+        supervisor.noteHeapActivity()  // what it freed is trimmed once the daemon is quiet
         inProcessConnections -= 1
         supervisor.inProcessConnections -= 1
         if let peer { releasePerIP(peer) }

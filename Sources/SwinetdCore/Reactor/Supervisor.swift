@@ -262,7 +262,10 @@ public final class Supervisor {
 
     /// A second after the last activity, gives the heap's free pages back to the system: glibc
     /// keeps the high-water mark of a burst (2-3 MB with 64 clients at once) mapped otherwise,
-    /// though every connection's memory was freed. Armed by activity, so an idle daemon never
+    /// though every connection's memory was freed. Starts, exits and in-process connection ends
+    /// all count as activity, so the trim follows the last of them. The tables a burst grew (children, pidfd
+    /// watches, the reactor's slots, the spawn queue) are shrunk first: Swift's arrays and
+    /// dictionaries keep their largest capacity (about 300 KB after a 64-client burst). Armed by activity, so an idle daemon never
     /// wakes for it; under steady load the timer only moves on (trimming memory about to be reused
     /// is wasted work), and the trim runs once the daemon has been quiet for a second.
     func noteHeapActivity() {
@@ -279,6 +282,11 @@ public final class Supervisor {
                 armTrim(after: 1 - quiet)
                 return
             }
+            children.releaseSpareCapacity()
+            exitWatches.releaseSpareCapacity()
+            unclaimedExits.releaseSpareCapacity()
+            reactor.releaseSpareCapacity()
+            spawnWorkers?.releaseSpareCapacity()
             _ = sw_malloc_trim()
         }
     }
@@ -335,6 +343,7 @@ public final class Supervisor {
 
     private func childExited(pid: pid_t, record: ChildRecord, status: Int32) {
         liveChildren -= 1
+        noteHeapActivity()  // children outlive their connections: trim after the last exit too
         let seconds = Double(monotonicNanoseconds() - record.startedAt) / 1e9
         record.runtime.log.exit(pid: pid, status: status, seconds: seconds)
         record.runtime.metrics.childExited(status: status, seconds: seconds)
@@ -486,4 +495,15 @@ private final class SignalReader: EventHandler {
 
 extension Supervisor {
     fileprivate var signalDescriptor: Int32 { signalFD }
+}
+
+extension Dictionary {
+    /// A Swift dictionary keeps the capacity of its largest size: the child tables would hold a
+    /// burst's high-water mark (hundreds of KB) for good. Rebuilt small once mostly empty.
+    mutating func releaseSpareCapacity() {
+        guard capacity > 64, count < capacity / 4 else { return }
+        var smaller = Dictionary(minimumCapacity: count)
+        for (key, value) in self { smaller[key] = value }
+        self = smaller
+    }
 }

@@ -22,6 +22,8 @@ final class WorkerPool<Job, Output>: EventHandler, @unchecked Sendable {
     private let work: (Job) -> Output
     // Reactor-thread state.
     private var completions: [UInt64: (Output) -> Void] = [:]
+    /// The outputs being completed, swapped with `outputs` so neither is reallocated per wake-up.
+    private var drained: [(UInt64, Output)] = []
     private var nextID: UInt64 = 1
     private var token: ReactorToken?
 
@@ -64,12 +66,23 @@ final class WorkerPool<Job, Output>: EventHandler, @unchecked Sendable {
         var counter: UInt64 = 0
         _ = read(wakeFD, &counter, 8)
         pthread_mutex_lock(&mutex)
-        let ready = outputs
-        outputs.removeAll(keepingCapacity: true)
+        swap(&outputs, &drained)
         pthread_mutex_unlock(&mutex)
-        for (id, output) in ready {
+        for (id, output) in drained {
             completions.removeValue(forKey: id)?(output)
         }
+        drained.removeAll(keepingCapacity: true)
+    }
+
+    /// Gives back the queue capacity a burst grew (arrays and dictionaries keep their largest
+    /// size); called when the daemon has been quiet (Supervisor's trim).
+    func releaseSpareCapacity() {
+        completions.releaseSpareCapacity()
+        if drained.capacity > 64 { drained = [] }
+        pthread_mutex_lock(&mutex)
+        if jobs.isEmpty, jobs.capacity > 64 { jobs = [] }
+        if outputs.isEmpty, outputs.capacity > 64 { outputs = [] }
+        pthread_mutex_unlock(&mutex)
     }
 
     private func startThread() throws(SystemError) {

@@ -38,6 +38,11 @@ extension ProcFS {
         statusField(pid, "VmRSS").flatMap { Int($0.split(separator: " ").first ?? "") }
     }
 
+    /// Private anonymous memory (heap, arenas, stacks) in KiB.
+    static func rssAnonKiB(_ pid: pid_t) -> Int? {
+        statusField(pid, "RssAnon").flatMap { Int($0.split(separator: " ").first ?? "") }
+    }
+
     static func threadCount(_ pid: pid_t) -> Int? {
         statusField(pid, "Threads").flatMap { Int($0) }
     }
