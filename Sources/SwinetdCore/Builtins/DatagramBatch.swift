@@ -98,7 +98,7 @@ final class DatagramBatch {
     ///
     /// A run the kernel refuses to segment is sent datagram by datagram: EMSGSIZE/EINVAL when
     /// the segment is over the path's MTU (a large echo), EIO from a route without checksum
-    /// offload or through IPsec, where `segmentation` is turned off for the socket. A reply the
+    /// offload or through IPsec, where `segmentation` is turned off for the service. A reply the
     /// kernel refuses (an unreachable destination) is skipped like a failed sendto; a full socket
     /// buffer drops the rest, as UDP does.
     func sendReplies(fd: Int32, count: Int, segmentation: inout Bool) {
