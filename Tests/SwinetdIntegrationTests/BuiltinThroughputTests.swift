@@ -140,10 +140,8 @@ extension Integration {
             second.close()
         }
 
-        /// One burst mixing answerable senders with guarded ones (a reserved source port, another
-        /// UDP builtin's port): batched receiving answers exactly the answerable datagrams, each to
-        /// its own sender with its own bytes, large and small alike.
-        @Test func udpEchoBatchAnswersExactlyTheAllowedSendersOfAMixedBurst() throws {
+        /// UDP echo and chargen on 127.0.0.1, with a reply rate no burst here reaches.
+        static func udpEchoAndChargen() throws -> (daemon: Daemon, echo: UInt16, chargen: UInt16) {
             let echo = Ports.free()
             let chargen = Ports.free()
             let daemon = try Daemon(
@@ -152,6 +150,14 @@ extension Integration {
                     127.0.0.1:\(chargen) dgram udp wait root internal chargen
                     """,
                 arguments: ["--udp-builtin-rate", "100000"])
+            return (daemon, echo, chargen)
+        }
+
+        /// One burst mixing answerable senders with guarded ones (a reserved source port, another
+        /// UDP builtin's port): batched receiving answers exactly the answerable datagrams, each to
+        /// its own sender with its own bytes, large and small alike.
+        @Test func udpEchoBatchAnswersExactlyTheAllowedSendersOfAMixedBurst() throws {
+            let (daemon, echo, chargen) = try Self.udpEchoAndChargen()
             defer { daemon.stop() }
             let a = try UDPSocket(bind: "127.0.0.1")
             let b = try UDPSocket(bind: "127.0.0.2")
@@ -187,14 +193,7 @@ extension Integration {
         /// order: blocks of two senders, a shorter echo ending a run, an empty one, chargen's
         /// equal-size replies continuing the ring.
         @Test func udpRepliesOfOneBatchReachEachSenderAsTheirOwnDatagrams() throws {
-            let echo = Ports.free()
-            let chargen = Ports.free()
-            let daemon = try Daemon(
-                config: """
-                    127.0.0.1:\(echo) dgram udp wait root internal echo
-                    127.0.0.1:\(chargen) dgram udp wait root internal chargen
-                    """,
-                arguments: ["--udp-builtin-rate", "100000"])
+            let (daemon, echo, chargen) = try Self.udpEchoAndChargen()
             defer { daemon.stop() }
             let a = try UDPSocket(bind: "127.0.0.1")
             let b = try UDPSocket(bind: "127.0.0.2")
@@ -249,21 +248,13 @@ extension Integration {
         /// the segment is over the path MTU the kernel's refusal falls back to one send per reply.
         @Test(.enabled(if: NamespaceTests.unshareWorks, "skipped: `unshare -n true` fails here"))
         func udpEchoRunsLeaveAsGSOSendsAndFallBackOverTheMTU() throws {
-            let dir = try TempDir()
-            let conf = try dir.write(
-                "inetd.conf",
-                """
-                127.0.0.1:7007 dgram udp wait root internal echo
-                [::1]:7007 dgram udp6 wait root internal echo
-
-                """)
-            let log = dir.path + "/swinetd.log"
-            let result = try Processes.run(
-                NamespaceTests.unsharePrefix + [
-                    "/bin/sh", Binaries.helpers + "/in_netns.sh", Binaries.swinetd, conf, log,
-                    "python3", Binaries.helpers + "/udp_gso_client.py", "7007",
-                ], timeout: 60)
-            #expect(result.status == .exited(0), "\(result)\n--- swinetd log ---\n\(Files.read(log))")
+            let (result, log) = try NamespaceTests.runInNamespace(
+                config: """
+                    127.0.0.1:7007 dgram udp wait root internal echo
+                    [::1]:7007 dgram udp6 wait root internal echo
+                    """,
+                client: ["udp_gso_client.py", "7007"])
+            #expect(result.status == .exited(0), "\(result)\n--- swinetd log ---\n\(log)")
             #expect(result.stdout.contains("ALL OK"), "\(result)")
             #expect(result.stdout.contains("SWINETD_EXIT=0"), "\(result)")
         }

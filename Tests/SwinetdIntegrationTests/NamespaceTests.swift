@@ -37,16 +37,22 @@ extension Integration {
             time    dgram  udp wait   root internal
             """
 
-        static func runInNamespace(host: String) throws -> (result: Processes.CommandResult, log: String) {
+        /// Runs swinetd with `config` and then `client` (a helper in Tests/helpers with its
+        /// arguments, run by python3) in a fresh network namespace (Tests/helpers/in_netns.sh);
+        /// returns what the client printed and swinetd's log.
+        static func runInNamespace(config: String, client: [String]) throws -> (result: Processes.CommandResult, log: String) {
             let dir = try TempDir()
-            let conf = try dir.write("inetd.conf", Daemon.expand(config) + "\n")
+            let conf = try dir.write("inetd.conf", config + "\n")
             let log = dir.path + "/swinetd.log"
             let result = try Processes.run(
-                unsharePrefix + [
-                    "/bin/sh", Binaries.helpers + "/in_netns.sh", Binaries.swinetd, conf, log,
-                    "python3", Binaries.helpers + "/stdports_client.py", host,
-                ], timeout: 60)
+                unsharePrefix + ["/bin/sh", Binaries.helpers + "/in_netns.sh", Binaries.swinetd, conf, log, "/usr/bin/python3"]
+                    + [Binaries.helpers + "/" + client[0]] + client.dropFirst(),
+                timeout: 60)
             return (result, Files.read(log))
+        }
+
+        static func runInNamespace(host: String) throws -> (result: Processes.CommandResult, log: String) {
+            try runInNamespace(config: Daemon.expand(config), client: ["stdports_client.py", host])
         }
 
         @Test(.enabled(if: unshareWorks, "skipped: `unshare -n true` fails here (no permission to create a network namespace)"))

@@ -24,15 +24,7 @@ extension Integration {
         /// datagrams (openbsd-inetd: 170k/s until killed).
         @Test(.enabled(if: NamespaceTests.unshareWorks, "skipped: cannot create a network namespace"))
         func spoofedLoopsFromStandardPortsNeverStartIPv4AndIPv6() throws {
-            let dir = try TempDir()
-            let conf = try dir.write("inetd.conf", Self.udpBuiltins + "\n")
-            let log = dir.path + "/swinetd.log"
-            let result = try Processes.run(
-                NamespaceTests.unsharePrefix + [
-                    "/bin/sh", Binaries.helpers + "/in_netns.sh", Binaries.swinetd, conf, log,
-                    "/usr/bin/python3", Binaries.helpers + "/udploop.py", "0.25",
-                ], timeout: 60)
-            let daemonLog = Files.read(log)
+            let (result, daemonLog) = try NamespaceTests.runInNamespace(config: Self.udpBuiltins, client: ["udploop.py", "0.25"])
             #expect(result.status == .exited(0), "\(result)\n--- swinetd log ---\n\(daemonLog)")
             let lines = result.stdout.split(separator: "\n").filter { $0.contains("datagrams=") }
             #expect(lines.count == 22, "\(result.stdout)")
