@@ -72,35 +72,27 @@ def numbered(i, size):
     return (b"%06d" % i + bytes([65 + i % 26]) * size)[:size]
 
 
-for host in ["127.0.0.1", "::1"]:
-    equal = [numbered(i, 200) for i in range(24)]
-    replies, sends = burst(host, equal)
-    check(f"{host} 24 equal echoes come back whole and in order", replies == equal,
+def expect(host, name, payloads, sends_wanted):
+    """One stopped-daemon burst: every reply whole and in order, and the daemon's send count."""
+    replies, sends = burst(host, payloads)
+    check(f"{host} {name}: replies whole and in order", replies == payloads,
           f"{len(replies)} replies, sizes {[len(r) for r in replies]}")
-    check(f"{host} 24 equal echoes leave in one GSO send", sends == 1, f"{sends} sends")
+    check(f"{host} {name}: {sends_wanted} send(s)", sends == sends_wanted, f"{sends} sends")
 
-    # A shorter one ends a run; an empty one stands alone; two senders' runs stay apart.
-    mixed = [numbered(i, 300) for i in range(5)] + [b"short"] + [b""] + [numbered(i, 300) for i in range(5, 9)]
-    replies, sends = burst(host, mixed)
-    check(f"{host} mixed sizes come back whole and in order", replies == mixed,
-          f"sizes {[len(r) for r in replies]}")
-    check(f"{host} mixed sizes: runs split at the short and the empty datagram", sends == 3, f"{sends} sends")
 
+for host in ["127.0.0.1", "::1"]:
+    expect(host, "24 equal echoes, one GSO send", [numbered(i, 200) for i in range(24)], 1)
+    # A shorter one ends a run (and belongs to it); an empty one stands alone.
+    expect(host, "runs split at a short and an empty datagram",
+           [numbered(i, 300) for i in range(5)] + [b"short", b""] + [numbered(i, 300) for i in range(5, 9)], 3)
     # Three 30,000-byte echoes: two fit in one GSO send (65,507 bytes at most), the third alone.
-    big = [numbered(i, 30000) for i in range(3)]
-    replies, sends = burst(host, big)
-    check(f"{host} large echoes come back whole", replies == big, f"sizes {[len(r) for r in replies]}")
-    check(f"{host} large echoes: at most 65,507 bytes per GSO send", sends == 2, f"{sends} sends")
+    expect(host, "large echoes, at most 65,507 bytes per send", [numbered(i, 30000) for i in range(3)], 2)
 
 # Segments larger than the path MTU: the kernel refuses GSO (EMSGSIZE); the daemon sends the run
 # datagram by datagram, which IP fragments as it always did.
 subprocess.run(["ip", "link", "set", "lo", "mtu", "1400"], check=True)
 for host in ["127.0.0.1", "::1"]:
-    over_mtu = [numbered(i, 3000) for i in range(6)]
-    replies, sends = burst(host, over_mtu)
-    check(f"{host} echoes over the MTU still come back whole", replies == over_mtu,
-          f"sizes {[len(r) for r in replies]}")
-    check(f"{host} echoes over the MTU are sent one by one", sends == 6, f"{sends} sends")
+    expect(host, "echoes over the MTU, one send each", [numbered(i, 3000) for i in range(6)], 6)
 
 if failures:
     sys.exit(1)
