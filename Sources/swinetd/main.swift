@@ -117,13 +117,26 @@ struct Run: ParsableCommand {
 
         let pidfile = pidfile.map(DaemonProcess.absolutePath)
         let configuration = ConfigLoader.load(paths: options.configPaths, options: options.loadOptions)
-        if !foreground { try DaemonProcess.detach() }
+        if !foreground {
+            // The terminal is about to go: show the configuration's problems there as well.
+            for diagnostic in configuration.diagnostics {
+                let line = Array("swinetd: \(diagnostic)\n".utf8)
+                _ = line.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
+            }
+        }
+        let startup = foreground ? nil : try DaemonProcess.detach()
         let useStderr = foreground
         let logFormat = options.admin.logFormat
         LoggingSystem.bootstrap { _ in
             useStderr ? (logFormat == .json ? JSONLogHandler() as any LogHandler : StderrLogHandler() as any LogHandler) : SyslogLogHandler() as any LogHandler
         }
         let logger = Logger(label: "swinetd")
+        /// Logs a start-up failure and hands it to the waiting parent (stderr may be gone already).
+        func startupFailed(_ error: any Error) -> any Error {
+            logger.critical("\(error)")
+            startup?.failed("\(error)")
+            return error
+        }
         for diagnostic in configuration.diagnostics {
             if diagnostic.severity == .error {
                 logger.error("\(diagnostic)")
@@ -134,9 +147,14 @@ struct Run: ParsableCommand {
         if configuration.services.isEmpty {
             logger.warning("no services configured (read: \(configuration.files.joined(separator: ", ")))")
         }
-        let supervisor = try Supervisor(options: options, logger: logger)
-        try supervisor.installSignals()
-        try supervisor.startSpawnThreads()
+        let supervisor: Supervisor
+        do {
+            supervisor = try Supervisor(options: options, logger: logger)
+            try supervisor.installSignals()
+            try supervisor.startSpawnThreads()
+        } catch {
+            throw startupFailed(error)
+        }
         if let problem = inherited.problem { logger.warning("\(problem)") }
         supervisor.inheritedSockets = inherited
         supervisor.apply(configuration)
@@ -145,14 +163,16 @@ struct Run: ParsableCommand {
         do {
             try supervisor.startAdmin()
         } catch {
-            logger.critical("\(error)")  // stderr may be gone already (detached)
-            throw error
+            throw startupFailed(error)
         }
         defer { supervisor.stopAdmin() }
-        if let pidfile { try DaemonProcess.writePidfile(pidfile) }
+        if let pidfile {
+            do { try DaemonProcess.writePidfile(pidfile) } catch { throw startupFailed(error) }
+        }
         defer { if let pidfile { DaemonProcess.removePidfile(pidfile) } }
         logger.info("ready: \(configuration.services.count) services")
         supervisor.notifier.notify("READY=1\nSTATUS=\(configuration.services.count) services\nMAINPID=\(DaemonProcess.pid)")
+        startup?.ready()
         supervisor.run()
     }
 }

@@ -364,8 +364,9 @@ extension Integration {
             #expect(TCP.connectErrno("127.0.0.1", port) == ECONNREFUSED)
         }
 
-        /// Without --foreground, swinetd forks, the parent exits 0, and the detached daemon writes
-        /// its pid file, serves, and removes the file on SIGTERM.
+        /// Without --foreground, swinetd forks and the parent exits 0 once the detached daemon is
+        /// ready: its pid file is written and it serves (no polling needed), and it removes the
+        /// file on SIGTERM.
         @Test func daemonModeDetachesAndWritesThePidFile() throws {
             let port = Ports.free()
             let dir = try TempDir()
@@ -382,13 +383,20 @@ extension Integration {
             if parentStatus == nil { Processes.killAndReap(launched) }
             #expect(parentStatus == .exited(0), "the launching process must exit 0 after forking")
 
-            #expect(Clock.poll(timeout: 5) { Int32(Files.read(pidfile).trimmingCharacters(in: .whitespacesAndNewlines)) != nil })
+            // Read once, right after the parent's exit: it waits for the daemon to be ready.
             daemonPid = Int32(Files.read(pidfile).trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
+            if daemonPid == 0 {  // stop a daemon that was late, so it does not outlive the run
+                _ = Clock.poll(timeout: 5) {
+                    daemonPid = Int32(Files.read(pidfile).trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
+                    return daemonPid > 0
+                }
+                Issue.record("the parent exited before the daemon wrote \(pidfile)")
+            }
             try #require(daemonPid > 0, "no pid in \(pidfile); output:\n\(Files.read(dir.path + "/out"))")
             #expect(daemonPid != launched)
             #expect(ProcFS.isRunning(daemonPid))
             #expect(ProcFS.stat(daemonPid)?.session == daemonPid, "the daemon must lead its own session")
-            #expect(Clock.poll(timeout: 5) { TCP.connectErrno("127.0.0.1", port) == 0 })
+            #expect(TCP.connectErrno("127.0.0.1", port) == 0, "the parent exited before the daemon listened")
             #expect(try TCP.exchange("127.0.0.1", port, send: Array("detached\n".utf8)).text == "detached\n")
 
             kill(daemonPid, SIGTERM)
@@ -419,7 +427,9 @@ extension Integration {
             let status = Processes.wait(launched, timeout: 5)
             if status == nil { Processes.killAndReap(launched) }
             #expect(status == .exited(0))
-            #expect(Clock.poll(timeout: 5) { !daemonPids().isEmpty && TCP.connectErrno("127.0.0.1", first) == 0 })
+            // The parent exits once the daemon is ready: listening, pid file written.
+            #expect(TCP.connectErrno("127.0.0.1", first) == 0)
+            #expect(Clock.poll(timeout: 5) { !daemonPids().isEmpty })
             let daemonPid = try #require(daemonPids().first, "no detached daemon; output:\n\(Files.read(dir.path + "/out"))")
 
             let local = dir.path + "/" + pidName
@@ -466,6 +476,34 @@ extension Integration {
                 kill(detached, SIGTERM)
             }
             #expect(status == .exited(0), "`swinetd -f CONF --pidfile P` did not detach (it ran in the foreground)")
+        }
+
+        /// A detached start that fails after the fork (here: the pid file cannot be written) is
+        /// not hidden: the launching process waits for the daemon's report and exits 1 with the
+        /// reason on stderr, no daemon is left behind, and the listeners it had bound are closed.
+        /// Configuration problems are shown on the terminal too, before it is given up.
+        @Test func daemonModeStartupFailureReachesTheCaller() throws {
+            let port = Ports.free()
+            let dir = try TempDir()
+            let marker = "swinetd-fail-\(getpid())-\(port)"
+            let config = try dir.write(
+                "inetd.conf",
+                "127.0.0.1:\(port) stream tcp nowait root internal echo\n127.0.0.1:\(port + 1) stream tcp bogus root /bin/true true\n")
+            let pidfile = dir.path + "/\(marker)/missing-dir/swinetd.pid"
+            let launched = try Processes.spawn(
+                [Binaries.swinetd, "-f", config, "--pidfile", pidfile], stdout: dir.path + "/out", stderr: dir.path + "/err")
+            func daemonPids() -> [pid_t] {
+                ProcFS.allPids().filter { $0 != launched && ProcFS.commandLine($0).contains(marker) && ProcFS.isRunning($0) }
+            }
+            defer { for pid in daemonPids() { kill(pid, SIGKILL) } }
+            let status = Processes.wait(launched, timeout: 5)
+            if status == nil { Processes.killAndReap(launched) }
+            let stderr = Files.read(dir.path + "/err")
+            #expect(status == .exited(1), "a failed detached start must exit 1; stderr:\n\(stderr)")
+            #expect(stderr.contains("swinetd: open \(pidfile)"), "the reason must reach the caller; stderr:\n\(stderr)")
+            #expect(stderr.contains("inetd.conf:2"), "configuration errors must be shown before detaching; stderr:\n\(stderr)")
+            #expect(Clock.poll(timeout: 5) { daemonPids().isEmpty }, "the failed daemon is still running")
+            #expect(TCP.connectErrno("127.0.0.1", port) == ECONNREFUSED)
         }
     }
 }
