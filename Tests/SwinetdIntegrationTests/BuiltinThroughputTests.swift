@@ -107,9 +107,9 @@ extension Integration {
                 config: "127.0.0.1:\(port) stream tcp nowait root internal echo\n", arguments: ["--builtin-timeout", "1"])
             defer { daemon.stop() }
             let c = try Connection.tcp("127.0.0.1", port)
+            let started = Clock.now  // before the last activity the daemon's timer counts from
             try c.send("x\n")
             #expect(c.read(count: 2, timeout: 3) == Array("x\n".utf8))
-            let started = Clock.now
             let result = c.readToEOF(timeout: 5)
             let elapsed = Clock.now - started
             #expect(result.eof || result.error != nil, "idle echo connection on a pump still open after 5 s")

@@ -17,10 +17,10 @@ extension Integration {
                 #expect(report.isComplete, "spawn \(i + 1) of 3 must be served: \(report)\n\(daemon.log)")
             }
             // The fourth spawn in the minute trips the limit: no child, and the service pauses.
+            let paused = Clock.now  // no later than the pause, however late this thread sees it
             let fourth = try TCP.exchange("127.0.0.1", port)
             #expect(fourth.bytes.isEmpty, "the 4th connection was served: \(fourth.text.prefix(80))")
             #expect(daemon.waitForLog("server failing", timeout: 2), "\(daemon.log)")
-            let paused = Clock.now
             #expect(TCP.connectErrno("127.0.0.1", port) == ECONNREFUSED, "a paused service must close its listener")
             #expect(daemon.settledCount("START: \(port) ", expected: 3) == 3)
 

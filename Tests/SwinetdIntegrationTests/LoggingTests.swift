@@ -223,6 +223,9 @@ extension Integration {
             let child = try #require(report.pid)
             #expect(Outcome.probe("127.0.0.1", guarded, from: "127.0.0.2") == .closed(bytes: []))
             #expect(daemon.waitForLog("FAIL: guarded"))
+            // The dump lists the children the daemon has booked; it books one (and logs its START)
+            // when the spawn thread hands the pid back, which may be after the child's report arrived.
+            #expect(daemon.waitForLog("START: held pid=\(child) "), "\(daemon.log)")
 
             daemon.signal(SIGUSR1)
             #expect(daemon.waitForLog("state dumped to \(dumpPath)"), "\(daemon.log)")

@@ -73,6 +73,13 @@ extension Integration {
             daemon.waitForLog("EXIT: exiter", count: 1)
             daemon.waitForLog("EXIT: probe", count: 3)
             _ = Clock.poll(timeout: 3) { daemon.children().isEmpty }
+            // An echo pump books the echoed bytes when it hands the finished connection back to the
+            // event loop, which may be after the client saw the FIN: wait for them first.
+            _ = Clock.poll(timeout: 3) {
+                (try? Self.http(metricsPort, "/metrics")).flatMap {
+                    Self.metric($0.body, "swinetd_in_process_sent_bytes_total", ["service=\"echo\""])
+                } == 15
+            }
 
             let after = try Self.http(metricsPort, "/metrics").body
             let probe = "service=\"probe\""

@@ -279,6 +279,9 @@ extension Integration {
                     + Xinetd.probe("burst", port: port, ["cps = 3 2"]))
             defer { daemon.stop() }
 
+            // No later than the pause this burst causes, so the resume check below measures at least
+            // the whole pause however long reading the outcomes takes on a loaded machine.
+            let paused = Clock.now
             // Connect all five first (the kernel completes them from the backlog), then read.
             var connections: [Connection] = []
             var connectFailures = 0
@@ -295,7 +298,6 @@ extension Integration {
             #expect(served == 3, "served \(served) of 5 (cps = 3): \(outcomes), \(connectFailures) connect failures\n\(daemon.log)")
             #expect(refused == 2, "refused \(refused) of 5")
             #expect(daemon.waitForLog("Deactivating service burst", timeout: 2), "\(daemon.log)")
-            let paused = Clock.now
             #expect(daemon.settledCount("START: burst", expected: 3) == 3)
             #expect(TCP.connectErrno("127.0.0.1", port) == ECONNREFUSED, "a deactivated service must not accept")
 

@@ -41,6 +41,29 @@ def out_datagrams(family):
     raise RuntimeError("no Udp6OutDatagrams")
 
 
+def queued_at_daemon():
+    """Bytes (kernel accounting) waiting in the daemon's receive queues on PORT (/proc/net/udp, udp6)."""
+    total = 0
+    for line in list(open("/proc/net/udp"))[1:] + list(open("/proc/net/udp6"))[1:]:
+        fields = line.split()
+        if fields[1].endswith(":%04X" % PORT):
+            total += int(fields[4].split(":")[1], 16)
+    return total
+
+
+def wait_until_queued(timeout=3.0):
+    """Waits until the burst sits in the daemon's queue: loopback delivery can be deferred to
+    ksoftirqd on a loaded machine, so the queue must stop growing (checked 50 ms apart)."""
+    deadline = time.monotonic() + timeout
+    last = -1
+    while time.monotonic() < deadline:
+        now = queued_at_daemon()
+        if now > 0 and now == last:
+            return
+        last = now
+        time.sleep(0.05)
+
+
 def burst(host, payloads):
     """Sends payloads while the daemon is stopped; returns (replies, datagrams the daemon sent)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -53,7 +76,7 @@ def burst(host, payloads):
     try:
         for p in payloads:
             s.send(p)
-        time.sleep(0.1)
+        wait_until_queued()
     finally:
         os.kill(PID, signal.SIGCONT)
     replies = []

@@ -92,6 +92,11 @@ enum Processes {
         ProcessInfo.processInfo.environment[name].map { "\(name)=\($0)" }
     }
 
+    private typealias AddCloseFrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32
+    private static let addCloseFrom: AddCloseFrom? = dlsym(nil, "posix_spawn_file_actions_addclosefrom_np").map {
+        unsafeBitCast($0, to: AddCloseFrom.self)
+    }
+
     /// Starts `argv` with stdin on /dev/null and stdout/stderr appended to the given files.
     /// The child gets default signal dispositions and an empty mask unless `blockAllSignals`,
     /// and its own process group, so nothing the test runner does to its own group reaches it.
@@ -109,6 +114,12 @@ enum Processes {
         } else {
             posix_spawn_file_actions_addopen(&actions, 2, stderr, O_WRONLY | O_CREAT | O_APPEND, 0o644)
         }
+        // Nothing else of the test runner: tests run in parallel, and a descriptor another test
+        // has open without close-on-exec would otherwise land in this daemon (a pipe at fd 251
+        // once pushed a daemon limited to 64 descriptors to 65 open ones).
+        // (glibc 2.34's posix_spawn_file_actions_addclosefrom_np, which Swift's Glibc module does
+        // not declare: looked up once.)
+        if let closeFrom = Self.addCloseFrom { _ = closeFrom(&actions, 3) }
 
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
