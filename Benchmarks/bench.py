@@ -5,7 +5,8 @@ peers, compiles the load tools and starts this script inside a private network n
 Every measurement starts the server under test afresh, waits until it answers, lets it settle, then
 drives a load tool at it while sampling the daemon's /proc/PID/status (VmRSS, RssAnon) and its CPU time.
 Rounds are interleaved (round 1 of every server, then round 2 ...) so that drift on a shared machine
-hits every server alike; the report takes medians over rounds.
+hits every server alike; the report takes medians over rounds, and a target's ratio is the median
+of the per-round ratios (the order of the servers is reversed every other round).
 """
 import argparse
 import json
@@ -388,11 +389,19 @@ def connload(port, conc, secs=None, host="127.0.0.1"):
 # scenarios
 
 
+def round_order(servers, r):
+    """The servers in measuring order for round r: reversed every other round, so a machine that
+    drifts (a shared VM's neighbours, thermal) during a round favours no server over the rounds."""
+    items = list(servers.items())
+    return items if r % 2 else items[::-1]
+
+
+
 def scen_spawn(name, prog, argv0, base_port, concs, with_nolog):
     servers = spawn_servers(prog, argv0, base_port, with_nolog)
     for r in range(1, ROUNDS + 1):
         for conc in concs:
-            for srv, (argv, port) in servers.items():
+            for srv, (argv, port) in round_order(servers, r):
                 log = os.path.join(W, f"{name}-{srv}.log")
                 try:
                     out, st = measure(argv, lambda p, port=port: wait_tcp(port, p), connload(port, conc), log)
@@ -443,7 +452,7 @@ def scen_stream():
     ]
     for r in range(1, ROUNDS + 1):
         for case, port, load in cases:
-            for srv, argv in servers.items():
+            for srv, argv in round_order(servers, r):
                 log = os.path.join(W, f"stream-{srv}.log")
                 try:
                     out, st = measure(argv, lambda p, port=port: wait_tcp(port, p), load, log)
@@ -485,7 +494,7 @@ def scen_udp():
     ]
     for r in range(1, ROUNDS + 1):
         for case, load in cases:
-            for srv, argv in servers.items():
+            for srv, argv in round_order(servers, r):
                 log = os.path.join(W, f"udp-{srv}.log")
                 try:
                     out, st = measure(argv, lambda p: wait_udp_echo(7, p), load, log)
@@ -1081,27 +1090,41 @@ def report_targets(rows):
     def row(target, value, ok, detail=""):
         if value is None:
             return
-        out.append(f"| {target} | {value} | {'yes' if ok else '**no**'} | {detail} |")
+        out.append(f"| {target} | {value} | {'—' if ok is None else 'yes' if ok else '**no**'} | {detail} |")
 
     def ratio_row(target, a, b, want, detail=""):
         if a and b:
             row(target, f"{a / b:.2f}×", a / b >= want, detail)
 
+    def paired_row(target, scenario, case, a, b, want, unit, digits=0):
+        """A ratio of two servers measured in the same rounds: the median of the per-round ratios
+        (each pair ran back to back), which a machine's slow drift between rounds does not move;
+        the ratio of the medians is shown beside it."""
+        ra = {r["round"]: r.get("rate") for r in rows if r["scenario"] == scenario and r["case"] == case and r["server"] == a and "error" not in r}
+        rb = {r["round"]: r.get("rate") for r in rows if r["scenario"] == scenario and r["case"] == case and r["server"] == b and "error" not in r}
+        pairs = [ra[k] / rb[k] for k in ra if ra[k] and rb.get(k)]
+        ma, mb_ = m(scenario, case, a), m(scenario, case, b)
+        if not pairs or not ma or not mb_:
+            return None
+        v = statistics.median(pairs)
+        row(target, f"{v:.2f}×", None if want is None else v >= want,
+            f"{fmt(ma, digits)} vs {fmt(mb_, digits)} {unit} (medians, {ma / mb_:.2f}×); per round "
+            + " ".join(f"{x:.2f}" for x in pairs))
+        return v
+
     for scen, label in (("spawn", "static hello"), ("script", "/bin/sh script")):
-        sw, tcp, c2 = (m(scen, "16 clients", s) for s in ("swinetd", "tcpserver", "c-spawn-2threads"))
-        ratio_row(f"spawn rate, {label}, 16 clients ≥ 1.0× tcpserver", sw, tcp, 1.0, f"{fmt(sw)} vs {fmt(tcp)} conn/s")
-        c2s = m(scen, "16 clients", "c-spawn-2threads-setsid")
-        ratio_row(f"spawn rate, {label}, 16 clients ≥ 0.97× C floor (limitd spawn 2)", sw, c2, 0.97,
-                  f"{fmt(sw)} vs {fmt(c2)} conn/s" + (f"; {sw / c2s:.2f}× the floor with a session per child" if sw and c2s else ""))
+        paired_row(f"spawn rate, {label}, 16 clients ≥ 1.0× tcpserver", scen, "16 clients", "swinetd", "tcpserver", 1.0, "conn/s")
+        paired_row(f"spawn rate, {label}, 16 clients ≥ 0.97× C floor (limitd spawn 2)", scen, "16 clients", "swinetd",
+                   "c-spawn-2threads", 0.97, "conn/s")
+        paired_row(f"(context) spawn rate, {label}, 16 clients vs the floor with a session per child (sessiond 2)", scen,
+                   "16 clients", "swinetd", "c-spawn-2threads-setsid", None, "conn/s")
         p99, tp99 = m(scen, "16 clients", "swinetd", "p99"), m(scen, "16 clients", "tcpserver", "p99")
         if p99 and tp99:
             row(f"p99 latency, {label}, 16 clients ≤ tcpserver's", f"{fmt(p99)} µs vs {fmt(tp99)} µs", p99 <= tp99)
     for case, want in (("echo, 1 conn", 1.2), ("echo, 4 conns", 1.2), ("chargen, 1 conn", 2.0), ("chargen, 4 conns", 2.0)):
-        a, b = m("stream", case, "swinetd"), m("stream", case, "openbsd-inetd")
-        ratio_row(f"builtin {case} ≥ {want}× openbsd-inetd", a, b, want, f"{fmt(a, 1)} vs {fmt(b, 1)} MB/s")
+        paired_row(f"builtin {case} ≥ {want}× openbsd-inetd", "stream", case, "swinetd", "openbsd-inetd", want, "MB/s", 1)
     for case in ("8 sockets x 16 in flight", "4 sockets x 1 in flight"):
-        a, b = m("udp", case, "swinetd"), m("udp", case, "openbsd-inetd")
-        ratio_row(f"UDP echo ({case}) ≥ 1.5× openbsd-inetd", a, b, 1.5, f"{fmt(a)} vs {fmt(b)} replies/s")
+        paired_row(f"UDP echo ({case}) ≥ 1.5× openbsd-inetd", "udp", case, "swinetd", "openbsd-inetd", 1.5, "replies/s")
     a, b = m("children", "10000 live children", "swinetd"), m("children", "10 live children", "swinetd")
     ratio_row("rate with 10,000 live children ≥ 0.8× rate with 10", a, b, 0.8, f"{fmt(a)} vs {fmt(b)} conn/s")
     a, b = m("services", "10000 services", "swinetd"), m("services", "10 services", "swinetd")
@@ -1144,7 +1167,7 @@ def report():
     for k in ("command", "machine", "kernel", "cpu", "swinetd", "load_before"):
         if k in info:
             head.append(f"- {k}: {info[k]}")
-    head.append(f"- rounds: {ROUNDS}, seconds per measurement: {SECS}{' (--quick)' if QUICK else ''}; medians over rounds")
+    head.append(f"- rounds: {ROUNDS}, seconds per measurement: {SECS}{' (--quick)' if QUICK else ''}; medians over rounds; servers measured in reversed order every other round; target ratios are medians of per-round ratios")
     head.append("")
     parts = [
         "\n".join(head),
