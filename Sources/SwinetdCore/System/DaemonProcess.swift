@@ -93,6 +93,7 @@ public final class DetachedStartup {
         guard fd >= 0 else { return }
         var bytes = Array(message.utf8)
         if bytes.count > 4_000 { bytes.removeSubrange(4_000...) }  // one atomic pipe write
+        signal(SIGPIPE, SIG_IGN)  // a parent stopped with Ctrl-C must not kill the daemon (the daemon ignores it anyway)
         _ = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
         close(fd)
         fd = -1
