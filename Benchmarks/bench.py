@@ -396,7 +396,6 @@ def round_order(servers, r):
     return items if r % 2 else items[::-1]
 
 
-
 def scen_spawn(name, prog, argv0, base_port, concs, with_nolog):
     servers = spawn_servers(prog, argv0, base_port, with_nolog)
     for r in range(1, ROUNDS + 1):
