@@ -341,7 +341,10 @@ def peer(path):
 
 
 def spawn_servers(prog, argv0, base_port, with_nolog):
-    """name -> (argv, port) for one spawned program behind every server."""
+    """name -> (argv, port) for one spawned program behind every server. The order is the measuring
+    order of odd rounds (even rounds reverse it): the servers the targets compare swinetd with
+    (limitd spawn 2, tcpserver) run right next to it, so each target pair is measured back to back,
+    in both orders over the rounds."""
     s = {}
     port = base_port
 
@@ -351,7 +354,16 @@ def spawn_servers(prog, argv0, base_port, with_nolog):
         return port
 
     p = nxt()
+    s["c-spawn-2threads"] = ([os.path.join(BIN, "limitd"), "spawn", "2", str(p), prog, argv0], p)
+    p = nxt()
     s["swinetd"] = ([SW, "--foreground", "-f", inetd_conf(f"sw-{p}.conf", [(p, prog, argv0)])], p)
+    p = nxt()
+    s["tcpserver"] = ([peer("usr/bin/tcpserver"), "-c", "100000", "-b", "1024", "-H", "-R", "-l", "0",
+                       "127.0.0.1", str(p), prog], p)
+    # The C floor with a fresh session per child (POSIX_SPAWN_SETSID), as swinetd gives: what setsid
+    # (with the kernel's autogroups, a scheduler group per child) costs the floor itself.
+    p = nxt()
+    s["c-spawn-2threads-setsid"] = ([os.path.join(BIN, "sessiond"), "2", str(p), prog, argv0], p)
     if with_nolog:
         # The design alternative: vfork on the event loop thread instead of on spawn threads.
         p = nxt()
@@ -368,16 +380,7 @@ def spawn_servers(prog, argv0, base_port, with_nolog):
     s["xinetd"] = ([peer("usr/sbin/xinetd"), "-dontfork", "-f", xinetd_conf(f"xi-{p}.conf", [(p, prog)]),
                     "-pidfile", os.path.join(W, f"xi-{p}.pid")], p)
     p = nxt()
-    s["tcpserver"] = ([peer("usr/bin/tcpserver"), "-c", "100000", "-b", "1024", "-H", "-R", "-l", "0",
-                       "127.0.0.1", str(p), prog], p)
-    p = nxt()
     s["c-fork-loop"] = ([os.path.join(BIN, "limitd"), "fork", "1", str(p), prog, argv0], p)
-    p = nxt()
-    s["c-spawn-2threads"] = ([os.path.join(BIN, "limitd"), "spawn", "2", str(p), prog, argv0], p)
-    # The same with a fresh session per child (POSIX_SPAWN_SETSID), as swinetd gives: what setsid
-    # (with the kernel's autogroups, a scheduler group per child) costs the floor itself.
-    p = nxt()
-    s["c-spawn-2threads-setsid"] = ([os.path.join(BIN, "sessiond"), "2", str(p), prog, argv0], p)
     return s
 
 
