@@ -2,7 +2,7 @@
 # The swinetd benchmark suite: swinetd against openbsd-inetd, xinetd, tcpserver and the C floor, side by
 # side in one run. See BENCHMARKS.md for what each scenario measures and the latest results.
 #
-#   Benchmarks/run.sh [--quick] [--rounds N] [--seconds S] [--out DIR] [--no-build] [--no-nice] [SCENARIO...]
+#   Benchmarks/run.sh [--quick] [--rounds N] [--pairs N] [--seconds S] [--out DIR] [--no-build] [--no-nice] [SCENARIO...]
 #
 # Scenarios (default: all but profile):
 #   spawn     spawn per connection, static hello service, 1/16/64 clients (connload)
@@ -14,8 +14,10 @@
 #   startup   start-up time and RSS with 10, 1,000 and 10,000 services
 #   reload    SIGHUP reload time with 1,000 services; failed connections during 100 reloads under load
 #   policy    xinetd-format service with only_from, per_source, cps (and libwrap) vs without
+#   pairs     8 more back-to-back pairs (AB BA ...) for the two targets closest to their line:
+#             hello spawn vs limitd spawn 2 at 16 clients, UDP echo 8 x 16 vs openbsd-inetd
 #   profile   strace -c, perf stat and perf record of swinetd under the 16-client hello load
-# --quick: 1 round of 1 s per measurement (under 3 minutes). Default: 3 rounds of 4 s (about 25 minutes).
+# --quick: 1 round of 1 s per measurement (under 3 minutes). Default: 3 rounds of 4 s and 8 pairs (about 28 minutes).
 #
 # What it does: builds swinetd in release mode (static Swift stdlib, as `make` ships it) in
 # .build-bench, unpacks the peers from their Debian packages into a cache (not installed), compiles
@@ -37,7 +39,7 @@ while [ $# -gt 0 ]; do
     --out) OUT=$2; shift 2 ;;
     --no-build) BUILD=0; shift ;;
     --no-nice) NICE=0; shift ;;
-    --rounds|--seconds) ARGS+=("$1" "$2"); shift 2 ;;
+    --rounds|--pairs|--seconds) ARGS+=("$1" "$2"); shift 2 ;;
     -h|--help) sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) ARGS+=("$1"); shift ;;
   esac
