@@ -1190,7 +1190,10 @@ def report_targets(rows):
         if extra:
             detail += (f"; {len(extra)} more pairs back to back " + " ".join(f"{x:.2f}" for x in extra)
                        + f" (median of all {len(pairs) + len(extra)}; of the rounds alone {statistics.median(pairs):.2f})")
-        row(target, f"{v:.2f}×", None if want is None else v >= want, detail)
+        shown = f"{v:.2f}×"
+        if want is not None and (round(v, 2) >= want) != (v >= want):
+            shown = f"{v:.3f}×"  # two decimals would round across the line
+        row(target, shown, None if want is None else v >= want, detail)
         return v
 
     for scen, label in (("spawn", "static hello"), ("script", "/bin/sh script")):

@@ -8,16 +8,16 @@
 #   spawn     spawn per connection, static hello service, 1/16/64 clients (connload)
 #   script    the same with a /bin/sh script service
 #   stream    builtin TCP echo (1 and 4 connections, 64 KiB writes) and chargen, bytes/s
-#   udp       builtin UDP echo datagrams/s over ::1
+#   udp       builtin UDP echo datagrams/s over ::1 (udpload, plain and with GSO requests; udprate.py)
 #   children  spawn rate with 10,000 live children held open vs 10
 #   services  spawn rate with 10,000 configured services vs 10
 #   startup   start-up time and RSS with 10, 1,000 and 10,000 services
 #   reload    SIGHUP reload time with 1,000 services; failed connections during 100 reloads under load
 #   policy    xinetd-format service with only_from, per_source, cps (and libwrap) vs without
 #   pairs     8 more back-to-back pairs (AB BA ...) for the two targets closest to their line:
-#             hello spawn vs limitd spawn 2 at 16 clients, UDP echo 8 x 16 vs openbsd-inetd
+#             hello spawn vs limitd spawn 2 at 16 clients, UDP echo 8 x 16 (plain client) vs openbsd-inetd
 #   profile   strace -c, perf stat and perf record of swinetd under the 16-client hello load
-# --quick: 1 round of 1 s per measurement (under 3 minutes). Default: 3 rounds of 4 s and 8 pairs (about 28 minutes).
+# --quick: 1 round of 1 s per measurement (under 3 minutes). Default: 3 rounds of 4 s and 8 pairs (about 30 minutes).
 #
 # What it does: builds swinetd in release mode (static Swift stdlib, as `make` ships it) in
 # .build-bench, unpacks the peers from their Debian packages into a cache (not installed), compiles
