@@ -1251,7 +1251,18 @@ def report_targets(rows):
 
 def report():
     rows = load_results()
-    info = json.loads(A.info) if A.info else {}
+    # The run's facts (command, kernel, tree): given by run.sh, kept beside the results for --report-only.
+    info_path = os.path.join(OUT, "info.json")
+    if A.info:
+        info = json.loads(A.info)
+        if not A.report_only:
+            with open(info_path, "w") as f:
+                f.write(A.info)
+    elif os.path.exists(info_path):
+        with open(info_path) as f:
+            info = json.load(f)
+    else:
+        info = {}
     head = [f"## Run {info.get('date', time.strftime('%Y-%m-%d %H:%M:%S %Z'))}\n"]
     for k in ("command", "machine", "kernel", "cpu", "swinetd", "load_before"):
         if k in info:
