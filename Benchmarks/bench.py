@@ -527,28 +527,29 @@ def scen_pairs():
     both servers alike. Their ratios are pooled with the rounds' ratios for the target."""
     hello = spawn_servers(HELLO, "hello", 17100, with_nolog=False)
     udp = udp_servers()
-    ul = os.path.join(BIN, "udpload")
+    udp_load = [os.path.join(BIN, "udpload"), "::1", "7", str(SECS), "8", "16", "64"]
+
+    def spawn_server(name):
+        argv, port = hello[name]
+        return name, argv, (lambda p: wait_tcp(port, p)), connload(port, 16)
+
+    def udp_server(name):
+        return name, udp[name], (lambda p: wait_udp_echo(7, p)), udp_load
+
+    # case -> (the pair, each as (name, argv, readiness check, load), the load's fields to keep)
+    cases = {
+        "spawn 16 clients": ([spawn_server("swinetd"), spawn_server("c-spawn-2threads")], ("rate", "p99", "errors")),
+        "udp 8 sockets x 16 in flight": ([udp_server("swinetd"), udp_server("openbsd-inetd")], ("rate", "lost")),
+    }
     for i in range(1, PAIRS + 1):
-        pair = [("swinetd", hello["swinetd"]), ("c-spawn-2threads", hello["c-spawn-2threads"])]
-        for srv, (argv, port) in (pair if i % 2 else pair[::-1]):
-            log = os.path.join(W, f"pairs-spawn-{srv}.log")
-            try:
-                out, st = measure(argv, lambda p, port=port: wait_tcp(port, p), connload(port, 16), log)
-                m = kv(out)
-                record(scenario="pairs", case="spawn 16 clients", server=srv, round=i, rate=m.get("rate"),
-                       p99=m.get("p99"), errors=m.get("errors"), **st)
-            except Exception as e:
-                record(scenario="pairs", case="spawn 16 clients", server=srv, round=i, error=str(e))
-        pair = [("swinetd", udp["swinetd"]), ("openbsd-inetd", udp["openbsd-inetd"])]
-        for srv, argv in (pair if i % 2 else pair[::-1]):
-            log = os.path.join(W, f"pairs-udp-{srv}.log")
-            try:
-                out, st = measure(argv, lambda p: wait_udp_echo(7, p), [ul, "::1", "7", str(SECS), "8", "16", "64"], log)
-                m = kv(out)
-                record(scenario="pairs", case="udp 8 sockets x 16 in flight", server=srv, round=i, rate=m.get("rate"),
-                       lost=m.get("lost"), **st)
-            except Exception as e:
-                record(scenario="pairs", case="udp 8 sockets x 16 in flight", server=srv, round=i, error=str(e))
+        for case, (pair, keep) in cases.items():
+            for srv, argv, ready, load in (pair if i % 2 else pair[::-1]):
+                try:
+                    out, st = measure(argv, ready, load, os.path.join(W, f"pairs-{case.split()[0]}-{srv}.log"))
+                    m = kv(out)
+                    record(scenario="pairs", case=case, server=srv, round=i, **{k: m.get(k) for k in keep}, **st)
+                except Exception as e:
+                    record(scenario="pairs", case=case, server=srv, round=i, error=str(e))
 
 
 def scen_children():
