@@ -212,6 +212,52 @@ extension Integration {
             #expect(try TCP.probe("127.0.0.1", probePort).isComplete)
         }
 
+        /// Which thread starts a child (docs/DESIGN.md, "Spawn threads"): a connection that finds
+        /// the daemon idle starts on the reactor; one for a program with a working directory always
+        /// goes to a spawn thread; so does a burst (four connections queued while the daemon was
+        /// stopped), after which an idle connection starts on the reactor again. Every child runs.
+        @Test func childrenStartOnTheReactorOnlyWhenIdle() throws {
+            let (quickPort, cwdPort) = (Ports.free(), Ports.free())
+            let dir = try TempDir()
+            let control = dir.path + "/control.sock"
+            let config = Xinetd.loggingDefaults + Xinetd.probe("quick", port: quickPort)
+                + Xinetd.probe("cwd", port: cwdPort, ["working_directory = /tmp"])
+            let daemon = try Daemon(config: config, arguments: ["--control", control])
+            defer { daemon.stop() }
+
+            func counts(_ id: String) throws -> (spawned: Int?, onReactor: Int?) {
+                let json = try Self.swinetd(["status", "--control", control, "--json"])
+                let object = try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any]
+                let service = (object?["services"] as? [[String: Any]])?.first { $0["id"] as? String == id }
+                return (service?["spawned"] as? Int, service?["spawned_on_reactor"] as? Int)
+            }
+
+            #expect(try TCP.probe("127.0.0.1", quickPort).isComplete)
+            #expect(daemon.waitForLog("EXIT: quick", count: 1))
+            #expect(try counts("quick") == (1, 1))
+
+            let cwd = try TCP.probe("127.0.0.1", cwdPort)
+            #expect(cwd.isComplete)
+            #expect(cwd.values["cwd"] == "/tmp", "\(cwd)")
+            #expect(try counts("cwd") == (1, 0))
+
+            // A burst: the kernel completes four handshakes while the daemon is stopped.
+            daemon.signal(SIGSTOP)
+            var burst: [Connection] = []
+            defer { burst.forEach { $0.close() } }
+            for _ in 0..<4 { burst.append(try Connection.tcp("127.0.0.1", quickPort)) }
+            daemon.signal(SIGCONT)
+            for connection in burst {
+                #expect(ProbeReport(connection.readToEOF(timeout: 5).bytes).isComplete)
+            }
+            #expect(daemon.waitForLog("EXIT: quick", count: 5))
+            #expect(try counts("quick") == (5, 1))
+
+            #expect(try TCP.probe("127.0.0.1", quickPort).isComplete)
+            #expect(daemon.waitForLog("EXIT: quick", count: 6))
+            #expect(try counts("quick") == (6, 2))
+        }
+
         /// The control socket refuses everyone but root (and the daemon's uid): the socket file is
         /// 0600, and even with the file opened up, SO_PEERCRED turns nobody away.
         @Test func controlSocketRefusesNonRootPeers() throws {

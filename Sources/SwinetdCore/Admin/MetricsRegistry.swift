@@ -16,6 +16,9 @@ final class ServiceMetrics {
     var refusedTotal = 0
     var spawned = 0
     var spawnFailures = 0
+    /// Children of connections started on the reactor thread, not a spawn thread (the daemon was
+    /// otherwise idle, or `--spawn-threads 0`).
+    var spawnedOnReactor = 0
     var exitCodes: [Int32: Int] = [:]
     var exitSignals: [Int32: Int] = [:]
     var durationBuckets = [Int](repeating: 0, count: ServiceMetrics.durationBounds.count)

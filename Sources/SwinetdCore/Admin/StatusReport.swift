@@ -80,6 +80,7 @@ extension Supervisor {
             json.number("refused", m.refusedTotal)
             json.number("spawned", m.spawned)
             json.number("spawn_failures", m.spawnFailures)
+            json.number("spawned_on_reactor", m.spawnedOnReactor)
             if forConsole {
                 json.beginArray("history")
                 for sample in m.history.samples {

@@ -134,6 +134,10 @@ final class Reactor {
 
     func stop() { stopRequested = true }
 
+    /// Events of the current `epoll_wait` batch still to be dispatched after the one running now;
+    /// 0: the reactor has nothing else to do at this moment.
+    private(set) var eventsLeftInBatch = 0
+
     /// Dispatches events and timers until `stop()`.
     func run() {
         var events = [UInt32](repeating: 0, count: 128)
@@ -152,6 +156,7 @@ final class Reactor {
                 guard slot < slots.count, slots[slot].generation == generation,
                     let handler = slots[slot].handler
                 else { continue }
+                eventsLeftInBatch = Int(count) - 1 - i
                 handler.handle(events: events[i])
             }
         }

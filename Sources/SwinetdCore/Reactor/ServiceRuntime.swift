@@ -51,6 +51,8 @@ final class ServiceRuntime {
     /// Listeners stay unwatched until then (monotonic ns); 0: no back-off.
     private var notBeforeNanoseconds: Int64 = 0
     private var lastAcceptErrorLog: Int64 = 0
+    /// Set while the connection being handled arrived with the daemon otherwise idle.
+    private var acceptedWhileIdle = false
     private var acceptBackoff: ReactorTimer?
     /// In-process connections of this service (builtins).
     var inProcessConnections = 0
@@ -229,7 +231,12 @@ final class ServiceRuntime {
             } else {
                 peer.local = listener.fixedLocalAddress ?? Socket.localAddress(fd)
             }
+            // Nothing else to do (no spawn in flight, no other event, no other connection queued):
+            // its child may start on this thread (spawnConnection).
+            acceptedWhileIdle =
+                supervisor.spawnWorkers?.inFlight == 0 && reactor.eventsLeftInBatch == 0 && !Socket.isReadable(listener.fd)
             handleConnection(fd: fd, peer: peer)
+            acceptedWhileIdle = false
             if waitChild != nil || !listener.isArmed { return }
         }
     }
@@ -332,6 +339,9 @@ final class ServiceRuntime {
     /// Starts the program for one connection and closes swinetd's copy of `fd`. With spawn
     /// threads (`--spawn-threads`) the vfork happens on a worker, so the reactor never waits for a
     /// child to exec; the child counts against every limit from this moment, so limits stay exact.
+    /// A connection accepted while the daemon was otherwise idle, for a program whose start needs
+    /// only the quick steps, starts on the reactor thread instead: at light load that saves the
+    /// two thread wake-ups of the hand-over and back (docs/DESIGN.md, "Spawn threads").
     /// `extraEnvironment` is added after the connection's own variables (TLS facts, docs/TLS.md).
     func spawnConnection(fd: Int32, peer: PeerInfo, user: String?, extraEnvironment: [String] = []) {
         guard let plan else {
@@ -340,11 +350,12 @@ final class ServiceRuntime {
         }
         let environment = connectionEnvironment(peer) + extraEnvironment
         reserveChild(peer: peer.address)
-        if let workers = supervisor.spawnWorkers {
+        if let workers = supervisor.spawnWorkers, !(acceptedWhileIdle && workers.inFlight == 0 && plan.startsQuickly) {
             workers.submit(SpawnJob(plan: plan, fd: fd, environment: environment)) { [self] result in
                 finishSpawn(result, peer: peer, user: user, isWaitChild: false)
             }
         } else {
+            metrics.spawnedOnReactor += 1
             let result = plan.spawn(fd: fd, environment: environment)
             close(fd)
             finishSpawn(result, peer: peer, user: user, isWaitChild: false)

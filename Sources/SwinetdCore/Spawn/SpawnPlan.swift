@@ -26,6 +26,11 @@ final class SpawnPlan {
     /// The nice the child gives its new session's autogroup (Autogroup); nil: none written.
     private let sessionNice: Int32?
 
+    /// Whether the child's steps before `execve` are only the quick ones (no sandbox, chroot or
+    /// working directory, which touch file systems and namespaces): the reactor may then start it
+    /// itself when idle (ServiceRuntime.spawnConnection).
+    var startsQuickly: Bool { sandbox == nil && chrootDirectory == nil && workingDirectory == nil }
+
     /// Variables the dynamic loader and libc act on (glibc's list for set-uid programs): never
     /// passed on from swinetd's own environment with `-E`, since the child may run as another
     /// user. `env`/`passenv` lines can still set them on purpose.
