@@ -234,7 +234,8 @@ final class ServiceRuntime {
             // Nothing else to do (no spawn in flight, no other event, no other connection queued):
             // its child may start on this thread (spawnConnection).
             acceptedWhileIdle =
-                supervisor.spawnWorkers?.inFlight == 0 && reactor.eventsLeftInBatch == 0 && !Socket.isReadable(listener.fd)
+                plan != nil && supervisor.spawnWorkers?.inFlight == 0 && reactor.eventsLeftInBatch == 0
+                && !Socket.isReadable(listener.fd)
             handleConnection(fd: fd, peer: peer)
             acceptedWhileIdle = false
             if waitChild != nil || !listener.isArmed { return }
