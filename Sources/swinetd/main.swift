@@ -58,7 +58,7 @@ struct Run: ParsableCommand {
     @Flag(name: [.customShort("E"), .long], help: "Pass swinetd's own environment to children instead of a clean one.")
     var keepEnvironment = false
 
-    @Option(help: "Threads that start children, so accepting never waits for a child to exec (default: CPUs + 1, at most 8; 0: start them on the event loop thread, which also starts them when the daemon is otherwise idle).")
+    @Option(help: "Threads that start children, so accepting never waits for a child to exec (default: CPUs + 1, at most 8; 0: all on the event loop thread, which otherwise starts a child itself only when the daemon is idle).")
     var spawnThreads: Int?
 
     @Option(help: "Cap on children of all services together.")
