@@ -501,7 +501,17 @@ static pid_t clone_child(sw_child_ctx *ctx, void *stack, int with_pidfd, int *pi
         sigfillset(&all);
         pthread_sigmask(SIG_SETMASK, &all, &old);
     }
-#if defined(SW_TSAN) && defined(__x86_64__)
+#if defined(SW_PROFILE_VFORK)
+    /* Profiling builds only (Benchmarks/callgrind.sh, -DSW_PROFILE_VFORK): valgrind runs no
+     * general clone(), only fork and vfork (which it runs as a fork, so a failure before exec
+     * is not reported back: the child just exits 127). No pidfd, no shared descriptor table. */
+    (void)flags;
+    (void)stack;
+    *pidfd = -1;
+    pid_t child = vfork();
+    if (child == 0) raw(SYS_exit, child_main(ctx), 0, 0, 0);
+    int clone_errno = errno;
+#elif defined(SW_TSAN) && defined(__x86_64__)
     long raw_result = sw_raw_clone((unsigned long)flags, (char *)stack + SW_STACK_SIZE, pidfd, child_main, ctx);
     pid_t child = raw_result < 0 ? -1 : (pid_t)raw_result;
     int clone_errno = raw_result < 0 ? (int)-raw_result : 0;

@@ -23,7 +23,8 @@ public struct StderrLogHandler: LogHandler {
     }
 
     public func log(event: LogEvent) {
-        var line = "\(LogTime.utcTimestamp())\(prefix)\(event.level): \(event.message)\n"
+        // The level's raw value: interpolating the enum itself goes through reflection.
+        var line = "\(LogTime.utcTimestamp())\(prefix)\(event.level.rawValue): \(event.message)\n"
         line.withUTF8 { buffer in
             var offset = 0
             while offset < buffer.count {

@@ -63,6 +63,26 @@ struct ServiceLog {
     let logger: Logger
     let file: LimitedLogFile?
     var json = false
+    /// `settings.onSuccess` as plain flags: START and EXIT run for every connection, and each
+    /// lookup in the set hashes.
+    private let success: SuccessFlags
+
+    private struct SuccessFlags {
+        let pid, host, userid, exit, duration: Bool
+        init(_ fields: Set<LogSettings.SuccessField>) {
+            (pid, host, userid) = (fields.contains(.pid), fields.contains(.host), fields.contains(.userid))
+            (exit, duration) = (fields.contains(.exit), fields.contains(.duration))
+        }
+    }
+
+    init(settings: LogSettings, id: String, logger: Logger, file: LimitedLogFile?, json: Bool = false) {
+        self.settings = settings
+        self.id = id
+        self.logger = logger
+        self.file = file
+        self.json = json
+        success = SuccessFlags(settings.onSuccess)
+    }
 
     /// The fields of one line, in order, for the JSON form.
     private typealias Fields = [(String, Logger.MetadataValue)]
@@ -108,8 +128,7 @@ struct ServiceLog {
     private static func join(_ parts: [String]) -> String { parts.filter { !$0.isEmpty }.joined(separator: " ") }
 
     func start(pid: pid_t?, peer: PeerInfo, user: String?) {
-        let fields = settings.onSuccess
-        let withPID = fields.contains(.pid), withHost = fields.contains(.host), withUser = fields.contains(.userid)
+        let withPID = success.pid, withHost = success.host, withUser = success.userid
         guard withPID || withHost || withUser else { return }
         var line = "START: " + id
         if withPID, let pid { line += " pid=\(pid)" }
@@ -131,14 +150,13 @@ struct ServiceLog {
     }
 
     func exit(pid: pid_t, status: Int32, seconds: Double) {
-        let fields = settings.onSuccess
         // As xinetd: an EXIT line only when EXIT or DURATION is asked for (PID alone is a START field).
-        let withExit = fields.contains(.exit), withDuration = fields.contains(.duration)
+        let withExit = success.exit, withDuration = success.duration
         guard withExit || withDuration else { return }
         let rounded = (seconds * 1000).rounded() / 1000
         var line = "EXIT: " + id
         if withExit { line += status & 0x7f == 0 ? " status=\((status >> 8) & 0xff)" : " signal=\(status & 0x7f)" }
-        if fields.contains(.pid) { line += " pid=\(pid)" }
+        if success.pid { line += " pid=\(pid)" }
         if withDuration { line += " duration=\(rounded)(sec)" }
         emit(line, event: "EXIT", exitFields(pid: pid, status: status, rounded: rounded))
     }

@@ -12,23 +12,50 @@ public enum SocketAddressFormatting {
     public static func string(for address: IPAddress) -> String {
         switch address {
         case .v4(let raw):
-            var addr = in_addr(s_addr: raw)
-            return withUnsafeMutableBytes(of: &addr) { ntop(AF_INET, $0.baseAddress!) }
+            return dottedQuad(raw)
         case .v6(let bytes, let scope):
             if let mapped = unmapped(bytes) { return string(for: mapped) }
             var addr = in6_addr()
             withUnsafeMutableBytes(of: &addr) { dst in
                 for i in 0..<16 { dst[i] = bytes[i] }
             }
-            let text = withUnsafeMutableBytes(of: &addr) { ntop(AF_INET6, $0.baseAddress!) }
+            let text = withUnsafeMutableBytes(of: &addr) { src in
+                withUnsafeTemporaryAllocation(of: CChar.self, capacity: Int(INET6_ADDRSTRLEN) + 1) { buffer in
+                    inet_ntop(AF_INET6, src.baseAddress, buffer.baseAddress, socklen_t(buffer.count)) == nil
+                        ? "?" : String(cString: buffer.baseAddress!)
+                }
+            }
             return scope == 0 ? text : "\(text)%\(scope)"
         }
     }
 
-    private static func ntop(_ family: Int32, _ src: UnsafeMutableRawPointer) -> String {
-        var buffer = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN) + 1)
-        guard inet_ntop(family, src, &buffer, socklen_t(buffer.count)) != nil else { return "?" }
-        return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    /// `a.b.c.d` from an `in_addr.s_addr`, written directly: glibc's inet_ntop formats IPv4 with
+    /// sprintf, which was most of the cost of the peer's text (used for every child's environment
+    /// and START line). At most 15 bytes: a small string, nothing allocated.
+    static func dottedQuad(_ raw: UInt32) -> String {
+        withUnsafeBytes(of: raw) { octets in  // memory order is network order
+            String(unsafeUninitializedCapacity: 15) { text in
+                var count = 0
+                for index in 0..<4 {
+                    if index > 0 {
+                        text[count] = UInt8(ascii: ".")
+                        count += 1
+                    }
+                    let octet = octets[index]
+                    if octet >= 100 {
+                        text[count] = UInt8(ascii: "0") + octet / 100
+                        count += 1
+                    }
+                    if octet >= 10 {
+                        text[count] = UInt8(ascii: "0") + octet / 10 % 10
+                        count += 1
+                    }
+                    text[count] = UInt8(ascii: "0") + octet % 10
+                    count += 1
+                }
+                return count
+            }
+        }
     }
 
     /// The IPv4 address inside `::ffff:a.b.c.d`, if it is one.
