@@ -35,7 +35,7 @@ enum PrometheusText {
         }
         let runtimes = supervisor.runtimes
         let labels: [String] = runtimes.map { runtime in
-            let service = runtime.service!
+            let service = runtime.service
             let listen = runtime.listeners.first.map { "\($0.spec.address)" } ?? ""
             return "service=\"\(escapeLabel(service.logName))\",protocol=\"\(escapeLabel(service.protocolName))\",listen=\"\(escapeLabel(listen))\""
         }

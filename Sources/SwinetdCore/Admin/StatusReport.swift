@@ -51,7 +51,7 @@ extension Supervisor {
         json.number("open_fds", openDescriptorCount)
         json.beginArray("services")
         for runtime in runtimes {
-            let service = runtime.service!
+            let service = runtime.service
             let m = runtime.metrics
             json.beginObject()
             json.string("id", service.logName)
@@ -127,7 +127,7 @@ extension Supervisor {
         text += "\(inProcessConnections) in-process connections, \(policyState.refusals) refused, \(reloadCount) reloads\n\n"
         var rows: [[String]] = [["SERVICE", "PROTO", "STATE", "CHILDREN", "ACCEPTED", "REFUSED", "SPAWNED", "LISTENERS"]]
         for runtime in runtimes {
-            let service = runtime.service!
+            let service = runtime.service
             var state = stateName(runtime)
             if runtime.isPaused {
                 state += pauseSecondsLeft(runtime).map { " (\(Self.duration(Int($0.rounded(.up)))) left)" } ?? " (until resumed)"

@@ -57,12 +57,13 @@ final class LimitedLogFile {
 /// Where one service's START/EXIT/FAIL lines go, in xinetd.log(5) form, with only the fields its
 /// `log_on_success` / `log_on_failure` ask for. With `--log-format json` the same fields go out as
 /// one JSON object per line (`event`, `service`, `pid`, `from`, `status`, ...; JSONLogHandler).
-struct ServiceLog {
+/// A class: as a struct it was copied, every field retained, at each of its per-connection calls.
+final class ServiceLog {
     let settings: LogSettings
     let id: String
     let logger: Logger
     let file: LimitedLogFile?
-    var json = false
+    let json: Bool
     /// `settings.onSuccess` as plain flags: START and EXIT run for every connection, and each
     /// lookup in the set hashes.
     private let success: SuccessFlags

@@ -206,9 +206,14 @@ public final class Supervisor {
             let owner = service.listeners.lazy.compactMap { openListeners[$0.key]?.owner }
                 .first { !claimed.contains(ObjectIdentifier($0)) }
             let candidate = previous[identity].flatMap { claimed.contains(ObjectIdentifier($0)) ? nil : $0 } ?? owner
-            let runtime = candidate ?? ServiceRuntime(supervisor: self)
+            let runtime: ServiceRuntime
+            if let candidate {
+                runtime = candidate
+                previous.removeValue(forKey: candidate.identity)
+            } else {
+                runtime = ServiceRuntime(supervisor: self, service: service)
+            }
             claimed.insert(ObjectIdentifier(runtime))
-            previous.removeValue(forKey: runtime.identity)
             runtime.configure(service, baseEnvironment: baseEnvironment)
             runtime.listeners = service.listeners.map { spec in
                 let listener = openListeners.removeValue(forKey: spec.key) ?? Listener(spec: spec)
@@ -432,7 +437,7 @@ public final class Supervisor {
         text += "services: \(runtimes.count)  children: \(liveChildren)  in-process connections: \(inProcessConnections)"
         text += "  refused: \(policyState.refusals)  reloads: \(reloadCount)  banned addresses: \(policyState.bans.count)\n\n"
         for runtime in runtimes {
-            let service = runtime.service!
+            let service = runtime.service
             text += "service \(service.logName) (\(service.location))\n"
             text += "  state: \(runtime.stateDescription)  children: \(runtime.liveChildren)  in-process: \(runtime.inProcessConnections)\n"
             if !service.sandbox.isEmpty { text += "  sandbox: \(service.sandbox.summary)\n" }
