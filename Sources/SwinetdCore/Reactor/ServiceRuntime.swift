@@ -355,7 +355,7 @@ final class ServiceRuntime {
         }
         let environment = connectionEnvironment(peer) + extraEnvironment
         reserveChild(peer: peer.address)
-        if let workers = supervisor.spawnWorkers, !(acceptedWhileIdle && workers.inFlight == 0 && plan.startsQuickly) {
+        if let workers = supervisor.spawnWorkers, !(acceptedWhileIdle && plan.startsQuickly) {
             workers.submit(SpawnJob(plan: plan, fd: fd, environment: environment)) { [self] result in
                 finishSpawn(result, peer: peer, user: user, isWaitChild: false)
             }
