@@ -117,6 +117,8 @@ int sw_sock_nonblock(void) { return SOCK_NONBLOCK; }
 
 void sw_syslog(int priority, const char *message) { syslog(priority, "%s", message); }
 
+void sw_openlog(void) { openlog("swinetd", LOG_PID | LOG_NDELAY, LOG_DAEMON); }
+
 int sw_count_open_fds(void) {
     DIR *d = opendir("/proc/self/fd");
     if (!d) return -1;

@@ -29,6 +29,72 @@ extension Integration {
             Xinetd.probe("marker", port: port, ["log_on_success = PID EXIT"])
         }
 
+        // MARK: - syslog
+
+        static let mountNamespaceWorks: Bool =
+            (try? Processes.run(["/usr/bin/unshare", "-m", "/bin/true"], timeout: 10))?.status == .exited(0)
+
+        /// Daemon mode logs through syslog(3): its own lines, and the START/EXIT lines of a service
+        /// without `log_type`, at daemon.info (<30>); a service with `log_type = SYSLOG local3
+        /// notice` at that facility and level (<157>). /dev/log is the test's socket, in a private
+        /// mount namespace (Tests/helpers/with_syslog.sh).
+        @Test(.enabled(if: mountNamespaceWorks, "skipped: `unshare -m true` fails here"))
+        func daemonModeLogsThroughSyslog() throws {
+            let dir = try TempDir()
+            let (plain, local) = (Ports.free(), Ports.free())
+            let config = try dir.write(
+                "xinetd.conf",
+                Daemon.expand(
+                    Xinetd.defaults(["log_on_success = PID HOST EXIT DURATION"])
+                        + Xinetd.probe("plainsys", port: plain)
+                        + Xinetd.probe("localsys", port: local, ["log_type = SYSLOG local3 notice"])))
+            let pidfile = dir.path + "/swinetd.pid"
+            let syslog = dir.path + "/syslog.txt"
+            let launched = try Processes.spawn(
+                [
+                    "/usr/bin/unshare", "-m", "/bin/sh", Binaries.helpers + "/with_syslog.sh", dir.path,
+                    Binaries.swinetd, "-f", config, "--pidfile", pidfile, "--control", "none",
+                ], stdout: dir.path + "/out", stderr: dir.path + "/out")
+            var daemonPid: pid_t = 0
+            defer {
+                if daemonPid > 0, ProcFS.commandLine(daemonPid).contains("swinetd") { kill(daemonPid, SIGKILL) }
+            }
+            let parentStatus = Processes.wait(launched, timeout: 10)
+            if parentStatus == nil { Processes.killAndReap(launched) }
+            try #require(parentStatus == .exited(0), "\(String(describing: parentStatus)): \(Files.read(dir.path + "/out"))")
+            daemonPid = Int32(Files.read(pidfile).trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
+            try #require(daemonPid > 0, "no pid in \(pidfile); output:\n\(Files.read(dir.path + "/out"))")
+
+            let plainReport = try TCP.probe("127.0.0.1", plain)
+            let localReport = try TCP.probe("127.0.0.1", local)
+            #expect(plainReport.isComplete && localReport.isComplete)
+            let exited = Clock.poll(timeout: 5) {
+                let text = Files.read(syslog)
+                return text.contains("EXIT: plainsys") && text.contains("EXIT: localsys")
+            }
+            kill(daemonPid, SIGTERM)
+            #expect(Clock.poll(timeout: 5) { Files.read(syslog).contains("shutting down") })
+            #expect(Clock.poll(timeout: 5) { !ProcFS.isRunning(daemonPid) })
+            daemonPid = 0
+            let lines = Files.read(syslog).split(separator: "\n").map(String.init)
+            #expect(exited, "\(lines)")
+
+            func line(_ priority: Int, _ text: String) -> String? {
+                lines.first { $0.hasPrefix("<\(priority)>") && $0.contains("swinetd[") && $0.contains(text) }
+            }
+            #expect(line(30, "]: ready: 2 services") != nil, "\(lines)")
+            #expect(line(30, "signal 15: shutting down") != nil, "\(lines)")
+            for (name, priority) in [("plainsys", 30), ("localsys", 157)] {
+                let start = try #require(line(priority, "]: START: \(name) pid="), "\(lines)")
+                let pid = try #require(Int(start.split(separator: "pid=")[1].prefix { $0.isNumber }), "\(start)")
+                #expect(start.hasSuffix("START: \(name) pid=\(pid) from=127.0.0.1"), "\(start)")
+                let exit = try #require(line(priority, "]: EXIT: \(name) status=0 pid=\(pid) duration="), "\(lines)")
+                #expect(exit.hasSuffix("(sec)"), "\(exit)")
+                // Nothing of a service's lines goes out at another priority.
+                #expect(lines.filter { $0.contains("START: \(name) ") }.count == 1, "\(lines)")
+            }
+        }
+
         // MARK: - log_type FILE
 
         /// A 1K soft and 2K hard limit: lines in xinetd's form until the next one would pass 2048

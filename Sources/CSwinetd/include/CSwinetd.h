@@ -162,6 +162,10 @@ int sw_sock_nonblock(void);
 /* syslog(priority, "%s", message) — syslog is variadic. */
 void sw_syslog(int priority, const char *message);
 
+/* openlog("swinetd", LOG_PID | LOG_NDELAY, LOG_DAEMON). In C because openlog keeps the ident
+ * pointer: a Swift string passed to it is a temporary, and later lines showed freed memory. */
+void sw_openlog(void);
+
 /* Number of open file descriptors of this process (from /proc/self/fd), -1 if unknown. */
 int sw_count_open_fds(void);
 

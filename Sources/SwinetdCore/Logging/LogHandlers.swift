@@ -42,7 +42,7 @@ public struct SyslogLogHandler: LogHandler {
     public var metadata: Logger.Metadata = [:]
 
     public init() {
-        openlog("swinetd", LOG_PID | LOG_NDELAY, LOG_DAEMON)
+        sw_openlog()
     }
 
     public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
