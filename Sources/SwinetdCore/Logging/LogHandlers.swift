@@ -13,7 +13,7 @@ public struct StderrLogHandler: LogHandler {
     public var logLevel: Logger.Level = .info
     public var metadata: Logger.Metadata = [:]
     /// Taken once: the handler is made after any fork into the background.
-    private let prefix = " swinetd[\(getpid())]: "
+    private let prefix = Array(" swinetd[\(getpid())]: ".utf8)
 
     public init() {}
 
@@ -23,16 +23,36 @@ public struct StderrLogHandler: LogHandler {
     }
 
     public func log(event: LogEvent) {
-        // The level's raw value: interpolating the enum itself goes through reflection.
-        var line = "\(LogTime.utcTimestamp())\(prefix)\(event.level.rawValue): \(event.message)\n"
-        line.withUTF8 { buffer in
-            var offset = 0
-            while offset < buffer.count {
-                let n = write(2, buffer.baseAddress! + offset, buffer.count - offset)
-                if n <= 0 { if n < 0, errno == EINTR { continue }; return }
-                offset += n
-            }
+        let message = event.message.description
+        writeLine(level: event.level, messageCapacity: message.utf8.count) { $0.append(message) }
+    }
+
+    /// Writes one line whose message `body` appends in place (ServiceLog's START and EXIT lines
+    /// come this way, with no String in between); `messageCapacity` bounds the message.
+    func writeLine(level: Logger.Level, messageCapacity: Int, _ body: (inout LineBuffer) -> Void) {
+        LineBuffer.with(capacity: 20 + prefix.count + 10 + messageCapacity + 1) { line in
+            LogTime.appendUTCTimestamp(to: &line)
+            line.append(prefix)
+            line.append(level.rawValue)  // the raw value: interpolating the enum goes through reflection
+            line.append(": ")
+            body(&line)
+            if !line.hasRoom(1) { line.dropLast() }
+            line.append(UInt8(ascii: "\n"))
+            writeAll(2, line.bytes)
         }
+    }
+}
+
+/// Writes all of `bytes` to `fd`, retrying partial writes and EINTR; gives up on any other error.
+func writeAll(_ fd: Int32, _ bytes: UnsafeBufferPointer<UInt8>) {
+    var offset = 0
+    while offset < bytes.count {
+        let n = write(fd, bytes.baseAddress! + offset, bytes.count - offset)
+        if n <= 0 {
+            if n < 0, errno == EINTR { continue }
+            return
+        }
+        offset += n
     }
 }
 
@@ -51,16 +71,18 @@ public struct SyslogLogHandler: LogHandler {
     }
 
     public func log(event: LogEvent) {
-        let priority: Int32
-        switch event.level {
-        case .trace, .debug: priority = LOG_DEBUG
-        case .info: priority = LOG_INFO
-        case .notice: priority = LOG_NOTICE
-        case .warning: priority = LOG_WARNING
-        case .error: priority = LOG_ERR
-        case .critical: priority = LOG_CRIT
+        sw_syslog(Self.priority(event.level), "\(event.message)")
+    }
+
+    static func priority(_ level: Logger.Level) -> Int32 {
+        switch level {
+        case .trace, .debug: LOG_DEBUG
+        case .info: LOG_INFO
+        case .notice: LOG_NOTICE
+        case .warning: LOG_WARNING
+        case .error: LOG_ERR
+        case .critical: LOG_CRIT
         }
-        sw_syslog(priority, "\(event.message)")
     }
 }
 
@@ -68,6 +90,14 @@ enum LogTime {
     /// `YYYY-MM-DDTHH:MM:SSZ`, without Foundation, and without gmtime/strftime: this runs for
     /// every START and EXIT line, so it is plain arithmetic (civil date from days since 1970).
     static func utcTimestamp(seconds: Int = wallClockSeconds()) -> String {
+        LineBuffer.with(capacity: 20) { line in
+            appendUTCTimestamp(to: &line, seconds: seconds)
+            return line.string
+        }
+    }
+
+    /// Appends the 20 bytes of `utcTimestamp` to `line`.
+    static func appendUTCTimestamp(to line: inout LineBuffer, seconds: Int = wallClockSeconds()) {
         let days = seconds >= 0 ? seconds / 86_400 : (seconds - 86_399) / 86_400
         let secondOfDay = seconds - days * 86_400
         // Howard Hinnant's civil_from_days (proleptic Gregorian calendar).
@@ -80,27 +110,26 @@ enum LogTime {
         let day = dayOfYear - (153 * shiftedMonth + 2) / 5 + 1
         let month = shiftedMonth < 10 ? shiftedMonth + 3 : shiftedMonth - 9
         let year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0)
-        return String(unsafeUninitializedCapacity: 20) { buffer in
+        line.append(width: 20) { text in
             func put(_ value: Int, _ width: Int, at offset: Int) {
                 var rest = value
-                for i in stride(from: offset + width - 1, through: offset, by: -1) {
-                    buffer[i] = UInt8(ascii: "0") + UInt8(rest % 10)
+                for index in stride(from: offset + width - 1, through: offset, by: -1) {
+                    text[index] = UInt8(ascii: "0") + UInt8(truncatingIfNeeded: rest % 10)
                     rest /= 10
                 }
             }
             put(year, 4, at: 0)
-            buffer[4] = UInt8(ascii: "-")
+            text[4] = UInt8(ascii: "-")
             put(month, 2, at: 5)
-            buffer[7] = UInt8(ascii: "-")
+            text[7] = UInt8(ascii: "-")
             put(day, 2, at: 8)
-            buffer[10] = UInt8(ascii: "T")
+            text[10] = UInt8(ascii: "T")
             put(secondOfDay / 3600, 2, at: 11)
-            buffer[13] = UInt8(ascii: ":")
+            text[13] = UInt8(ascii: ":")
             put(secondOfDay / 60 % 60, 2, at: 14)
-            buffer[16] = UInt8(ascii: ":")
+            text[16] = UInt8(ascii: ":")
             put(secondOfDay % 60, 2, at: 17)
-            buffer[19] = UInt8(ascii: "Z")
-            return 20
+            text[19] = UInt8(ascii: "Z")
         }
     }
 }

@@ -33,18 +33,22 @@ final class LimitedLogFile {
     deinit { if fd >= 0 { close(fd) } }
 
     func write(_ line: String) {
-        guard fd >= 0 else { return }
-        var text = line + "\n"
-        if warnedHard { return }
-        if let hardLimit, size + UInt64(text.utf8.count) > hardLimit {
-            if !warnedHard {
+        writeLine(capacity: line.utf8.count) { $0.append(line) }
+    }
+
+    /// Writes one line whose text `body` appends in place (the newline is added here).
+    func writeLine(capacity: Int, _ body: (inout LineBuffer) -> Void) {
+        guard fd >= 0, !warnedHard else { return }
+        LineBuffer.with(capacity: capacity + 1) { line in
+            body(&line)
+            if !line.hasRoom(1) { line.dropLast() }
+            line.append(UInt8(ascii: "\n"))
+            if let hardLimit, size + UInt64(line.count) > hardLimit {
                 warnedHard = true
                 logger.error("log file \(path) reached its hard limit of \(hardLimit) bytes; no more lines are written to it")
+                return
             }
-            return
-        }
-        text.withUTF8 { buffer in
-            let n = Glibc.write(fd, buffer.baseAddress, buffer.count)
+            let n = Glibc.write(fd, line.bytes.baseAddress, line.count)
             if n > 0 { size += UInt64(n) }
         }
         if let softLimit, size > softLimit, !warnedSoft {
@@ -67,6 +71,11 @@ final class ServiceLog {
     /// `settings.onSuccess` as plain flags: START and EXIT run for every connection, and each
     /// lookup in the set hashes.
     private let success: SuccessFlags
+    /// Where the text form goes, decided once (see `emitLine`).
+    private let sink: TextSink
+    /// `START: id` and `EXIT: id` as bytes, and a bound on any line's length without its peer text.
+    private let startPrefix: [UInt8], exitPrefix: [UInt8], userPrefix: [UInt8]
+    private let lineCapacity: Int
 
     private struct SuccessFlags {
         let pid, host, userid, exit, duration: Bool
@@ -76,6 +85,15 @@ final class ServiceLog {
         }
     }
 
+    /// The per-connection lines are written as bytes straight to their destination; only a
+    /// handler swinetd does not know (and the JSON form) gets a String through swift-log.
+    private enum TextSink {
+        case stderr(StderrLogHandler)
+        case syslog(facilityAndPriority: Int32?)  // nil: the daemon's own syslog, by level
+        case file
+        case logger
+    }
+
     init(settings: LogSettings, id: String, logger: Logger, file: LimitedLogFile?, json: Bool = false) {
         self.settings = settings
         self.id = id
@@ -83,6 +101,22 @@ final class ServiceLog {
         self.file = file
         self.json = json
         success = SuccessFlags(settings.onSuccess)
+        switch settings.destination {
+        case .file: sink = .file
+        case .syslog(let facility, let priority): sink = .syslog(facilityAndPriority: facility | priority)
+        case nil:
+            if let handler = logger.handler as? StderrLogHandler {
+                sink = .stderr(handler)
+            } else if logger.handler is SyslogLogHandler {
+                sink = .syslog(facilityAndPriority: nil)
+            } else {
+                sink = .logger
+            }
+        }
+        startPrefix = Array("START: \(id)".utf8)
+        exitPrefix = Array("EXIT: \(id)".utf8)
+        userPrefix = Array("USERID: \(id) ".utf8)
+        lineCapacity = 256 + id.utf8.count
     }
 
     /// The fields of one line, in order, for the JSON form.
@@ -112,6 +146,55 @@ final class ServiceLog {
         }
     }
 
+    /// Emits one line whose text `body` appends in place: the START, EXIT and USERID lines, which
+    /// run for every connection. `extra` bounds what the line holds beyond `lineCapacity`.
+    private func emitLine(
+        event: String, _ fields: @autoclosure () -> Fields, extra: Int = 0, level: Logger.Level = .info,
+        _ body: (inout LineBuffer) -> Void
+    ) {
+        let capacity = lineCapacity + extra
+        if json {
+            emit(LineBuffer.with(capacity: capacity) { line in body(&line); return line.string }, event: event, fields(), level: level)
+            return
+        }
+        switch sink {
+        case .logger:
+            emit(LineBuffer.with(capacity: capacity) { line in body(&line); return line.string }, event: event, [], level: level)
+        case .stderr(let handler):
+            guard level >= logger.logLevel else { return }
+            handler.writeLine(level: level, messageCapacity: capacity, body)
+        case .syslog(let facilityAndPriority):
+            guard facilityAndPriority != nil || level >= logger.logLevel else { return }
+            LineBuffer.with(capacity: capacity + 1) { line in
+                body(&line)
+                line.withCString { sw_syslog(facilityAndPriority ?? SyslogLogHandler.priority(level), $0) }
+            }
+        case .file:
+            file?.writeLine(capacity: 24 + capacity) { line in
+                LogTime.appendLocalStamp(to: &line)
+                line.append(": ")
+                body(&line)
+            }
+        }
+    }
+
+    /// ` from=ADDRESS[ via=PROXY]` or ` from=unix pid=N uid=N`; nothing for a wait service's child.
+    private func appendHost(_ peer: PeerInfo, to line: inout LineBuffer) {
+        if let address = peer.address {
+            line.append(" from=")
+            line.append(address.description)
+            if let proxy = peer.proxiedBy {
+                line.append(" via=")
+                line.append(proxy.description)
+            }
+        } else if let creds = peer.unixCredentials {
+            line.append(" from=unix pid=")
+            line.appendDecimal(creds.pid)
+            line.append(" uid=")
+            line.appendDecimal(creds.uid)
+        }
+    }
+
     private func host(_ peer: PeerInfo) -> String {
         if let address = peer.address { return "from=\(address)" + (peer.proxiedBy.map { " via=\($0)" } ?? "") }
         if let creds = peer.unixCredentials { return "from=unix pid=\(creds.pid) uid=\(creds.uid)" }
@@ -131,14 +214,20 @@ final class ServiceLog {
     func start(pid: pid_t?, peer: PeerInfo, user: String?) {
         let withPID = success.pid, withHost = success.host, withUser = success.userid
         guard withPID || withHost || withUser else { return }
-        var line = "START: " + id
-        if withPID, let pid { line += " pid=\(pid)" }
-        if withHost {
-            let text = host(peer)
-            if !text.isEmpty { line += " " + text }
+        emitLine(event: "START", startFields(pid: pid, peer: peer, user: user)) { line in
+            line.append(startPrefix)
+            if withPID, let pid {
+                line.append(" pid=")
+                line.appendDecimal(pid)
+            }
+            if withHost { appendHost(peer, to: &line) }
         }
-        emit(line, event: "START", startFields(pid: pid, peer: peer, user: user))
-        if withUser, let user, !json { emit("USERID: \(id) \(user)", event: "USERID", [("user", "\(user)")]) }
+        if withUser, let user, !json {
+            emitLine(event: "USERID", [("user", "\(user)")], extra: user.utf8.count) { line in
+                line.append(userPrefix)
+                line.append(user)
+            }
+        }
     }
 
     private func startFields(pid: pid_t?, peer: PeerInfo, user: String?) -> Fields {
@@ -152,14 +241,30 @@ final class ServiceLog {
 
     func exit(pid: pid_t, status: Int32, seconds: Double) {
         // As xinetd: an EXIT line only when EXIT or DURATION is asked for (PID alone is a START field).
-        let withExit = success.exit, withDuration = success.duration
+        let withExit = success.exit, withDuration = success.duration, withPID = success.pid
         guard withExit || withDuration else { return }
-        let rounded = (seconds * 1000).rounded() / 1000
-        var line = "EXIT: " + id
-        if withExit { line += status & 0x7f == 0 ? " status=\((status >> 8) & 0xff)" : " signal=\(status & 0x7f)" }
-        if success.pid { line += " pid=\(pid)" }
-        if withDuration { line += " duration=\(rounded)(sec)" }
-        emit(line, event: "EXIT", exitFields(pid: pid, status: status, rounded: rounded))
+        let milliseconds = max(0, Int((seconds * 1000).rounded()))
+        emitLine(event: "EXIT", exitFields(pid: pid, status: status, rounded: Double(milliseconds) / 1000)) { line in
+            line.append(exitPrefix)
+            if withExit {
+                if status & 0x7f == 0 {
+                    line.append(" status=")
+                    line.appendDecimal((status >> 8) & 0xff)
+                } else {
+                    line.append(" signal=")
+                    line.appendDecimal(status & 0x7f)
+                }
+            }
+            if withPID {
+                line.append(" pid=")
+                line.appendDecimal(pid)
+            }
+            if withDuration {
+                line.append(" duration=")
+                line.appendSeconds(milliseconds: milliseconds)
+                line.append("(sec)")
+            }
+        }
     }
 
     private func exitFields(pid: pid_t, status: Int32, rounded: Double) -> Fields {
@@ -205,11 +310,22 @@ final class ServiceLog {
 extension LogTime {
     /// xinetd's file-log stamp: `YY/MM/DD@HH:MM:SS` in local time (followed by `: `).
     static func localStamp() -> String {
+        LineBuffer.with(capacity: 24) { line in
+            appendLocalStamp(to: &line)
+            return line.string
+        }
+    }
+
+    /// Appends `localStamp()` to `line`.
+    static func appendLocalStamp(to line: inout LineBuffer) {
         var seconds = time_t(wallClockSeconds())
         var parts = tm()
         localtime_r(&seconds, &parts)
-        var buffer = [CChar](repeating: 0, count: 32)
-        let n = strftime(&buffer, buffer.count, "%y/%m/%d@%H:%M:%S", &parts)
-        return String(decoding: buffer.prefix(n).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        withUnsafeTemporaryAllocation(of: CChar.self, capacity: 32) { buffer in
+            let n = strftime(buffer.baseAddress!, buffer.count, "%y/%m/%d@%H:%M:%S", &parts)
+            buffer.baseAddress!.withMemoryRebound(to: UInt8.self, capacity: n) {
+                line.append(UnsafeBufferPointer(start: $0, count: n))
+            }
+        }
     }
 }

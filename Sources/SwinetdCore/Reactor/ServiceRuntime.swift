@@ -353,7 +353,8 @@ final class ServiceRuntime {
             close(fd)
             return
         }
-        let environment = connectionEnvironment(peer) + extraEnvironment
+        var environment = connectionEnvironment(peer)
+        environment.add(contentsOf: extraEnvironment)
         reserveChild(peer: peer.address)
         if let workers = supervisor.spawnWorkers, !(acceptedWhileIdle && plan.startsQuickly) {
             workers.submit(SpawnJob(plan: plan, fd: fd, environment: environment)) { [self] result in
@@ -487,30 +488,29 @@ final class ServiceRuntime {
     }
 
     /// The per-connection environment: UCSPI (tcp-environ(5)) variables and xinetd's REMOTE_HOST.
-    private func connectionEnvironment(_ peer: PeerInfo) -> [String] {
-        var environment: [String] = []
-        environment.reserveCapacity(8)
+    private func connectionEnvironment(_ peer: PeerInfo) -> ChildEnvironment {
+        var environment = ChildEnvironment()
         if let address = peer.address {
             let text = address.description
-            environment.append("PROTO=TCP")
-            environment.append("TCPREMOTEIP=" + text)
-            environment.append("TCPREMOTEPORT=\(peer.port)")
-            environment.append("REMOTE_HOST=" + text)
+            environment.add("PROTO=", "TCP")
+            environment.add("TCPREMOTEIP=", text)
+            environment.add("TCPREMOTEPORT=", decimal: peer.port)
+            environment.add("REMOTE_HOST=", text)
         } else if let creds = peer.unixCredentials {
-            environment.append("PROTO=UNIX")
-            environment.append("UNIXREMOTEPID=\(creds.pid)")
-            environment.append("UNIXREMOTEEUID=\(creds.uid)")
-            environment.append("UNIXREMOTEEGID=\(creds.gid)")
+            environment.add("PROTO=", "UNIX")
+            environment.add("UNIXREMOTEPID=", decimal: creds.pid)
+            environment.add("UNIXREMOTEEUID=", decimal: creds.uid)
+            environment.add("UNIXREMOTEEGID=", decimal: creds.gid)
         } else if case .unix = listeners.first?.spec.address {
-            environment.append("PROTO=UNIX")
+            environment.add("PROTO=", "UNIX")
         } else {
-            environment.append(service.socketType == .dgram ? "PROTO=UDP" : "PROTO=TCP")
+            environment.add("PROTO=", service.socketType == .dgram ? "UDP" : "TCP")
         }
         if service.socketType != .dgram, let (address, port) = peer.local {
-            environment.append("TCPLOCALIP=\(address)")
-            environment.append("TCPLOCALPORT=\(port)")
+            environment.add("TCPLOCALIP=", address.description)
+            environment.add("TCPLOCALPORT=", decimal: port)
         }
-        if let proxy = peer.proxiedBy { environment.append("PROXY_PEER=\(proxy)") }
+        if let proxy = peer.proxiedBy { environment.add("PROXY_PEER=", proxy.description) }
         return environment
     }
 

@@ -23,14 +23,14 @@ enum ListenFDs {
         ["LISTEN_FDS=\(count)", "LISTEN_FDNAMES=" + Array(repeating: fdName(id), count: count).joined(separator: ":")]
     }
 
-    static func spawn(_ plan: SpawnPlan, sockets: [Int32], id: String, environment: [String])
+    static func spawn(_ plan: SpawnPlan, sockets: [Int32], id: String, environment: ChildEnvironment)
         -> Result<SpawnedChild, SpawnPlan.Failure>
     {
         let devNull = open("/dev/null", O_RDWR | O_CLOEXEC)
         guard devNull >= 0 else { return .failure(SpawnPlan.Failure(errno: errno, step: "open /dev/null", child: nil)) }
         defer { close(devNull) }
-        return plan.spawn(
-            fd: devNull, extraFDs: sockets, environment: environment + Self.environment(count: sockets.count, id: id),
-            childPIDVariable: "LISTEN_PID")
+        var environment = environment
+        environment.add(contentsOf: Self.environment(count: sockets.count, id: id))
+        return plan.spawn(fd: devNull, extraFDs: sockets, environment: environment, childPIDVariable: "LISTEN_PID")
     }
 }

@@ -128,38 +128,56 @@ final class SpawnPlan {
     /// Starts the program with `fd` as fds 0, 1 and 2 (and `extraFDs` from 3 on), adding `environment`.
     /// `childPIDVariable` (LISTEN_PID) is added with the child's own pid as its value, written by
     /// the child itself just before execve.
-    func spawn(fd: Int32, extraFDs: [Int32] = [], environment: [String], childPIDVariable: String? = nil)
+    func spawn(fd: Int32, extraFDs: [Int32] = [], environment: ChildEnvironment, childPIDVariable: String? = nil)
         -> Result<SpawnedChild, Failure>
     {
         // Never run a sandboxed service without its sandbox.
         if let problem = sandbox?.setupProblem { return .failure(Failure(errno: 0, step: problem, child: nil)) }
-        var connectionEnvironment = environment.map { strdup($0) }
+        var pidEntry: UnsafeMutablePointer<CChar>? = nil
         var pidValue: UnsafeMutablePointer<CChar>? = nil
         if let name = childPIDVariable {
             // Room for 20 digits and the NUL, filled by the child.
-            let entry = strdup(name + "=" + String(repeating: "0", count: 20))!
-            pidValue = entry + name.utf8.count + 1
-            connectionEnvironment.append(entry)
+            pidEntry = strdup(name + "=" + String(repeating: "0", count: 20))!
+            pidValue = pidEntry! + name.utf8.count + 1
         }
-        defer { for pointer in connectionEnvironment { free(pointer) } }
-        var envp: [UnsafeMutablePointer<CChar>?] = []
-        envp.reserveCapacity(baseEnvironment.count + connectionEnvironment.count + 1)
-        envp.append(contentsOf: baseEnvironment)
-        envp.append(contentsOf: connectionEnvironment)
-        envp.append(nil)
+        defer { free(pidEntry) }
+        return environment.withEntryPointers { connectionEnvironment in
+            let total = baseEnvironment.count + connectionEnvironment.count + 2
+            return withUnsafeTemporaryAllocation(of: UnsafeMutablePointer<CChar>?.self, capacity: total) { envp in
+                var index = 0
+                for entry in baseEnvironment {
+                    envp[index] = entry
+                    index += 1
+                }
+                for entry in connectionEnvironment {
+                    envp[index] = entry
+                    index += 1
+                }
+                if let pidEntry {
+                    envp[index] = pidEntry
+                    index += 1
+                }
+                envp[index] = nil
+                return spawn(fd: fd, extraFDs: extraFDs, envp: UnsafeBufferPointer(envp), pidValue: pidValue)
+            }
+        }
+    }
 
+    private func spawn(
+        fd: Int32, extraFDs: [Int32], envp: UnsafeBufferPointer<UnsafeMutablePointer<CChar>?>,
+        pidValue: UnsafeMutablePointer<CChar>?
+    ) -> Result<SpawnedChild, Failure> {
         var pid: pid_t = 0
         var pidfd: Int32 = -1
         var step: UnsafePointer<CChar>? = nil
         let result: Int32 = argv.withUnsafeBufferPointer { argvBuffer in
-            envp.withUnsafeBufferPointer { envBuffer in
                 groups.withUnsafeBufferPointer { groupBuffer in
                     extraFDs.withUnsafeBufferPointer { extraBuffer in
                       rlimits.withUnsafeBufferPointer { limitBuffer in
                         var attr = sw_spawn_attr()
                         attr.path = UnsafePointer(path)
                         attr.argv = argvBuffer.baseAddress
-                        attr.envp = envBuffer.baseAddress
+                        attr.envp = UnsafePointer(envp.baseAddress)
                         attr.fd0 = fd
                         attr.fd1 = fd
                         attr.fd2 = fd
@@ -189,7 +207,6 @@ final class SpawnPlan {
                       }
                     }
                 }
-            }
         }
         if result == 0 { return .success(SpawnedChild(pid: pid, pidfd: pidfd)) }
         let stepName = step.map { String(cString: $0) } ?? "spawn"
@@ -204,10 +221,10 @@ struct SpawnedChild: Sendable {
     var pidfd: Int32
 }
 
-/// One spawn handed to a worker thread. The plan is immutable after init and the fd and strings
-/// belong to the job, so crossing threads is safe.
+/// One spawn handed to a worker thread. The plan is immutable after init and the fd and the
+/// environment belong to the job, so crossing threads is safe.
 struct SpawnJob: @unchecked Sendable {
     let plan: SpawnPlan
     let fd: Int32
-    let environment: [String]
+    let environment: ChildEnvironment
 }
