@@ -34,7 +34,7 @@ extension ServiceRuntime {
             refuse(fd: fd, peer: peer, reason: reason, facts: ClientFacts(), viaTCPMux: viaTCPMux)
             return
         }
-        let needsName = service.access.needsHostName || supervisor.hostsRulesNeedName(for: service)
+        let needsName = service.access.needsHostName || supervisor.hostsRulesNeedName(daemon: service.access.libwrapName)
         let needsUser = wantsIdent
         guard let address = peer.address, needsName || needsUser else {
             admit(fd: fd, peer: peer, facts: ClientFacts(), viaTCPMux: viaTCPMux)
@@ -51,7 +51,7 @@ extension ServiceRuntime {
 
     private var wantsIdent: Bool {
         service.flags.identOnly || service.logging.onSuccess.contains(.userid)
-            || service.logging.onFailure.contains(.userid) || supervisor.hostsRulesNeedUser(for: service)
+            || service.logging.onFailure.contains(.userid) || supervisor.hostsRulesNeedUser(daemon: service.access.libwrapName)
     }
 
     private func applySocketOptions(_ fd: Int32) {
@@ -87,7 +87,8 @@ extension ServiceRuntime {
         var peer = PeerInfo()
         peer.address = address
         peer.port = port
-        return supervisor.hostsRulesRefusal(for: service, peer: peer, facts: ClientFacts())
+        return supervisor.hostsRulesRefusal(
+            daemon: service.access.libwrapName, serviceName: service.logName, peer: peer, facts: ClientFacts())
     }
 
     /// True when `datagramRefusal` refuses no sender (no bans, access times, address rules or tcpd
@@ -126,7 +127,8 @@ extension ServiceRuntime {
                 refuse(fd: fd, peer: peer, reason: "userid", facts: facts, viaTCPMux: viaTCPMux)
                 return
             }
-            if let reason = supervisor.hostsRulesRefusal(for: service, peer: peer, facts: facts) {
+            if let reason = supervisor.hostsRulesRefusal(
+                daemon: service.access.libwrapName, serviceName: service.logName, peer: peer, facts: facts) {
                 refuse(fd: fd, peer: peer, reason: reason, facts: facts, viaTCPMux: viaTCPMux)
                 return
             }

@@ -14,11 +14,16 @@ import Musl
 /// Jobs and outputs cross threads; callers hand over values that the reactor no longer mutates.
 final class WorkerPool<Job, Output>: EventHandler, @unchecked Sendable {
     private let wakeFD: Int32
-    private var mutex = pthread_mutex_t()
-    private var condition = pthread_cond_t()
-    private var jobs: [(UInt64, Job)] = []
-    private var jobsHead = 0
-    private var outputs: [(UInt64, Output)] = []
+    /// Allocated, not stored properties: a pthread object must not move, and `&property` promises
+    /// no stable address (and costs a dynamic exclusivity check per use).
+    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+    private let condition = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+    // Shared with the worker threads and touched only with `mutex` held. Swift's dynamic
+    // exclusivity checks are per thread, so they could not see a race here anyway; unchecked,
+    // they cost nothing per job.
+    @exclusivity(unchecked) private var jobs: [(UInt64, Job)] = []
+    @exclusivity(unchecked) private var jobsHead = 0
+    @exclusivity(unchecked) private var outputs: [(UInt64, Output)] = []
     private let work: (Job) -> Output
     // Reactor-thread state.
     private var completions: [UInt64: (Output) -> Void] = [:]
@@ -37,8 +42,10 @@ final class WorkerPool<Job, Output>: EventHandler, @unchecked Sendable {
         self.threadSetup = threadSetup
         wakeFD = sw_eventfd()
         guard wakeFD >= 0 else { throw SystemError("eventfd") }
-        pthread_mutex_init(&mutex, nil)
-        pthread_cond_init(&condition, nil)
+        mutex.initialize(to: pthread_mutex_t())
+        condition.initialize(to: pthread_cond_t())
+        pthread_mutex_init(mutex, nil)
+        pthread_cond_init(condition, nil)
         token = try reactor.register(fd: wakeFD, events: Readiness.input, handler: self)
         for _ in 0..<max(1, threads) { try startThread() }
     }
@@ -52,10 +59,10 @@ final class WorkerPool<Job, Output>: EventHandler, @unchecked Sendable {
         let id = nextID
         nextID += 1
         completions[id] = completion
-        pthread_mutex_lock(&mutex)
+        pthread_mutex_lock(mutex)
         jobs.append((id, job))
-        pthread_cond_signal(&condition)
-        pthread_mutex_unlock(&mutex)
+        pthread_cond_signal(condition)
+        pthread_mutex_unlock(mutex)
         return id
     }
 
@@ -65,9 +72,9 @@ final class WorkerPool<Job, Output>: EventHandler, @unchecked Sendable {
     func handle(events: UInt32) {
         var counter: UInt64 = 0
         _ = read(wakeFD, &counter, 8)
-        pthread_mutex_lock(&mutex)
+        pthread_mutex_lock(mutex)
         swap(&outputs, &drained)
-        pthread_mutex_unlock(&mutex)
+        pthread_mutex_unlock(mutex)
         for (id, output) in drained {
             completions.removeValue(forKey: id)?(output)
         }
@@ -79,10 +86,10 @@ final class WorkerPool<Job, Output>: EventHandler, @unchecked Sendable {
     func releaseSpareCapacity() {
         completions.releaseSpareCapacity()
         if drained.capacity > 64 { drained = [] }
-        pthread_mutex_lock(&mutex)
+        pthread_mutex_lock(mutex)
         if jobs.isEmpty, jobs.capacity > 64 { jobs = [] }
         if outputs.isEmpty, outputs.capacity > 64 { outputs = [] }
-        pthread_mutex_unlock(&mutex)
+        pthread_mutex_unlock(mutex)
     }
 
     private func startThread() throws(SystemError) {
@@ -92,20 +99,20 @@ final class WorkerPool<Job, Output>: EventHandler, @unchecked Sendable {
     private func runWorker() {
         threadSetup?()
         while true {
-            pthread_mutex_lock(&mutex)
-            while jobsHead == jobs.count { pthread_cond_wait(&condition, &mutex) }
+            pthread_mutex_lock(mutex)
+            while jobsHead == jobs.count { pthread_cond_wait(condition, mutex) }
             let (id, job) = jobs[jobsHead]
             jobsHead += 1
             if jobsHead == jobs.count {
                 jobs.removeAll(keepingCapacity: true)
                 jobsHead = 0
             }
-            pthread_mutex_unlock(&mutex)
+            pthread_mutex_unlock(mutex)
             let output = work(job)
-            pthread_mutex_lock(&mutex)
+            pthread_mutex_lock(mutex)
             let wasEmpty = outputs.isEmpty
             outputs.append((id, output))
-            pthread_mutex_unlock(&mutex)
+            pthread_mutex_unlock(mutex)
             // One wake-up per batch: the reactor drains every output it finds.
             if wasEmpty {
                 var one: UInt64 = 1
