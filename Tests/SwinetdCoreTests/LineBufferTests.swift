@@ -44,6 +44,8 @@ import Testing
             line.appendDecimal(123_456)  // does not fit: left out whole, never a partial number
             line.append("de")
         } == "abcde")
+        #expect(Self.text(capacity: 3) { $0.appendDecimal(-123) } == "")  // no lone minus sign
+        #expect(Self.text(capacity: 4) { $0.appendDecimal(-123) } == "-123")
         #expect(Self.text(capacity: 4) { line in
             line.append("ab")
             line.append(String(repeating: "é", count: 10))

@@ -62,8 +62,8 @@ struct LineBuffer {
     }
 
     /// A decimal integer, written directly (no String, no formatting machinery).
+    /// Written whole or not at all: a cut number would be a wrong one.
     mutating func appendDecimal<T: BinaryInteger>(_ value: T) {
-        if value < 0 { append(UInt8(ascii: "-")) }
         let magnitude = UInt64(value.magnitude)
         var width = 1
         var rest = magnitude
@@ -71,7 +71,8 @@ struct LineBuffer {
             rest /= 10
             width += 1
         }
-        guard capacity - count >= width else { return }
+        guard capacity - count >= width + (value < 0 ? 1 : 0) else { return }
+        if value < 0 { append(UInt8(ascii: "-")) }
         rest = magnitude
         for index in stride(from: count + width - 1, through: count, by: -1) {
             base[index] = UInt8(ascii: "0") + UInt8(rest % 10)

@@ -243,7 +243,8 @@ final class ServiceLog {
         // As xinetd: an EXIT line only when EXIT or DURATION is asked for (PID alone is a START field).
         let withExit = success.exit, withDuration = success.duration, withPID = success.pid
         guard withExit || withDuration else { return }
-        let milliseconds = max(0, Int((seconds * 1000).rounded()))
+        // Clamped before the conversion, which would trap on a value out of Int's range.
+        let milliseconds = seconds.isFinite ? Int(min(max(seconds * 1000, 0), 1e15).rounded()) : 0
         emitLine(event: "EXIT", exitFields(pid: pid, status: status, rounded: Double(milliseconds) / 1000)) { line in
             line.append(exitPrefix)
             if withExit {

@@ -16,8 +16,18 @@ final class WorkerPool<Job, Output>: EventHandler, @unchecked Sendable {
     private let wakeFD: Int32
     /// Allocated, not stored properties: a pthread object must not move, and `&property` promises
     /// no stable address (and costs a dynamic exclusivity check per use).
-    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
-    private let condition = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+    private let mutex: UnsafeMutablePointer<pthread_mutex_t> = {
+        let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+        mutex.initialize(to: pthread_mutex_t())
+        pthread_mutex_init(mutex, nil)
+        return mutex
+    }()
+    private let condition: UnsafeMutablePointer<pthread_cond_t> = {
+        let condition = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+        condition.initialize(to: pthread_cond_t())
+        pthread_cond_init(condition, nil)
+        return condition
+    }()
     // Shared with the worker threads and touched only with `mutex` held. Swift's dynamic
     // exclusivity checks are per thread, so they could not see a race here anyway; unchecked,
     // they cost nothing per job.
@@ -42,12 +52,17 @@ final class WorkerPool<Job, Output>: EventHandler, @unchecked Sendable {
         self.threadSetup = threadSetup
         wakeFD = sw_eventfd()
         guard wakeFD >= 0 else { throw SystemError("eventfd") }
-        mutex.initialize(to: pthread_mutex_t())
-        condition.initialize(to: pthread_cond_t())
-        pthread_mutex_init(mutex, nil)
-        pthread_cond_init(condition, nil)
         token = try reactor.register(fd: wakeFD, events: Readiness.input, handler: self)
         for _ in 0..<max(1, threads) { try startThread() }
+    }
+
+    /// Runs only when start-up failed before a thread took a reference (threads live for good).
+    deinit {
+        pthread_cond_destroy(condition)
+        pthread_mutex_destroy(mutex)
+        condition.deallocate()
+        mutex.deallocate()
+        if wakeFD >= 0 { close(wakeFD) }
     }
 
     /// Jobs submitted and not yet completed.
