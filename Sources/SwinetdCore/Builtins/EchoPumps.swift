@@ -54,15 +54,14 @@ final class EchoPumps: EventHandler, @unchecked Sendable {
     private var handovers: [UInt64: Handover] = [:]
     private var load: [Int]
     private var nextID: UInt64 = 1
-    // Shared with the pumps, under `mutex`.
-    private var mutex = pthread_mutex_t()
+    // Shared with the pumps, under `lock`.
+    private let lock = PthreadLock()
     private var ended: [(id: UInt64, handBack: Bool, bytes: UInt64)] = []
 
     /// All descriptors first, then the threads: a failure (EMFILE) leaves nothing behind.
     private init(reactor: Reactor) throws(SystemError) {
         wakeFD = sw_eventfd()
         guard wakeFD >= 0 else { throw SystemError("eventfd") }
-        pthread_mutex_init(&mutex, nil)
         load = Array(repeating: 0, count: EchoPumps.threadCount)
         do {
             for _ in 0..<EchoPumps.threadCount { pumps.append(try EchoPump(owner: self)) }
@@ -108,10 +107,10 @@ final class EchoPumps: EventHandler, @unchecked Sendable {
 
     /// Called on a pump thread when a connection ended (closed) or is handed back (still open).
     fileprivate func post(_ id: UInt64, handBack: Bool, bytes: UInt64) {
-        pthread_mutex_lock(&mutex)
+        lock.lock()
         let wasEmpty = ended.isEmpty
         ended.append((id, handBack, bytes))
-        pthread_mutex_unlock(&mutex)
+        lock.unlock()
         if wasEmpty {
             var one: UInt64 = 1
             _ = write(wakeFD, &one, 8)
@@ -121,10 +120,10 @@ final class EchoPumps: EventHandler, @unchecked Sendable {
     func handle(events: UInt32) {
         var counter: UInt64 = 0
         _ = read(wakeFD, &counter, 8)
-        pthread_mutex_lock(&mutex)
+        lock.lock()
         let done = ended
         ended.removeAll(keepingCapacity: true)
-        pthread_mutex_unlock(&mutex)
+        lock.unlock()
         for (id, handBack, bytes) in done {
             guard let handover = handovers.removeValue(forKey: id) else { continue }
             load[handover.pump] -= 1
@@ -168,7 +167,8 @@ private final class EchoPump: @unchecked Sendable {
     private let epollFD: Int32
     private let wakeFD: Int32
     private unowned let owner: EchoPumps
-    private var mutex = pthread_mutex_t()
+    // Shared with the reactor, under `lock`.
+    private let lock = PthreadLock()
     private var inbox: [PumpedEcho] = []
     // Pump-thread state.
     private var live: [UInt64: PumpedEcho] = [:]
@@ -182,7 +182,6 @@ private final class EchoPump: @unchecked Sendable {
             close(epollFD)
             throw SystemError("eventfd")
         }
-        pthread_mutex_init(&mutex, nil)
         // Connection ids start at 1: 0 is the wake-up.
         guard sw_epoll_ctl(epollFD, EPOLL_CTL_ADD, wakeFD, Readiness.input, 0) == 0 else {
             closeDescriptors()
@@ -202,9 +201,9 @@ private final class EchoPump: @unchecked Sendable {
         guard sw_epoll_ctl(epollFD, EPOLL_CTL_ADD, connection.fd, Readiness.input, connection.id) == 0 else {
             return false
         }
-        pthread_mutex_lock(&mutex)
+        lock.lock()
         inbox.append(connection)
-        pthread_mutex_unlock(&mutex)
+        lock.unlock()
         var one: UInt64 = 1
         _ = write(wakeFD, &one, 8)
         return true
@@ -239,10 +238,10 @@ private final class EchoPump: @unchecked Sendable {
     }
 
     private func takeInbox() {
-        pthread_mutex_lock(&mutex)
+        lock.lock()
         let new = inbox
         inbox.removeAll(keepingCapacity: true)
-        pthread_mutex_unlock(&mutex)
+        lock.unlock()
         for connection in new { live[connection.id] = connection }
     }
 

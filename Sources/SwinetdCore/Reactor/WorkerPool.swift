@@ -14,21 +14,15 @@ import Musl
 /// Jobs and outputs cross threads; callers hand over values that the reactor no longer mutates.
 final class WorkerPool<Job, Output>: EventHandler, @unchecked Sendable {
     private let wakeFD: Int32
-    /// Allocated, not stored properties: a pthread object must not move, and `&property` promises
-    /// no stable address (and costs a dynamic exclusivity check per use).
-    private let mutex: UnsafeMutablePointer<pthread_mutex_t> = {
-        let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
-        mutex.initialize(to: pthread_mutex_t())
-        pthread_mutex_init(mutex, nil)
-        return mutex
-    }()
+    private let lock = PthreadLock()
+    /// Allocated, not a stored property: a pthread object must not move (PthreadLock).
     private let condition: UnsafeMutablePointer<pthread_cond_t> = {
         let condition = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
         condition.initialize(to: pthread_cond_t())
         pthread_cond_init(condition, nil)
         return condition
     }()
-    // Shared with the worker threads and touched only with `mutex` held. Swift's dynamic
+    // Shared with the worker threads and touched only with `lock` held. Swift's dynamic
     // exclusivity checks are per thread, so they could not see a race here anyway; unchecked,
     // they cost nothing per job.
     @exclusivity(unchecked) private var jobs: [(UInt64, Job)] = []
@@ -59,9 +53,7 @@ final class WorkerPool<Job, Output>: EventHandler, @unchecked Sendable {
     /// Runs only when start-up failed before a thread took a reference (threads live for good).
     deinit {
         pthread_cond_destroy(condition)
-        pthread_mutex_destroy(mutex)
         condition.deallocate()
-        mutex.deallocate()
         if wakeFD >= 0 { close(wakeFD) }
     }
 
@@ -74,10 +66,10 @@ final class WorkerPool<Job, Output>: EventHandler, @unchecked Sendable {
         let id = nextID
         nextID += 1
         completions[id] = completion
-        pthread_mutex_lock(mutex)
+        lock.lock()
         jobs.append((id, job))
         pthread_cond_signal(condition)
-        pthread_mutex_unlock(mutex)
+        lock.unlock()
         return id
     }
 
@@ -87,9 +79,9 @@ final class WorkerPool<Job, Output>: EventHandler, @unchecked Sendable {
     func handle(events: UInt32) {
         var counter: UInt64 = 0
         _ = read(wakeFD, &counter, 8)
-        pthread_mutex_lock(mutex)
+        lock.lock()
         swap(&outputs, &drained)
-        pthread_mutex_unlock(mutex)
+        lock.unlock()
         for (id, output) in drained {
             completions.removeValue(forKey: id)?(output)
         }
@@ -101,10 +93,10 @@ final class WorkerPool<Job, Output>: EventHandler, @unchecked Sendable {
     func releaseSpareCapacity() {
         completions.releaseSpareCapacity()
         if drained.capacity > 64 { drained = [] }
-        pthread_mutex_lock(mutex)
+        lock.lock()
         if jobs.isEmpty, jobs.capacity > 64 { jobs = [] }
         if outputs.isEmpty, outputs.capacity > 64 { outputs = [] }
-        pthread_mutex_unlock(mutex)
+        lock.unlock()
     }
 
     private func startThread() throws(SystemError) {
@@ -114,20 +106,20 @@ final class WorkerPool<Job, Output>: EventHandler, @unchecked Sendable {
     private func runWorker() {
         threadSetup?()
         while true {
-            pthread_mutex_lock(mutex)
-            while jobsHead == jobs.count { pthread_cond_wait(condition, mutex) }
+            lock.lock()
+            while jobsHead == jobs.count { pthread_cond_wait(condition, lock.mutex) }
             let (id, job) = jobs[jobsHead]
             jobsHead += 1
             if jobsHead == jobs.count {
                 jobs.removeAll(keepingCapacity: true)
                 jobsHead = 0
             }
-            pthread_mutex_unlock(mutex)
+            lock.unlock()
             let output = work(job)
-            pthread_mutex_lock(mutex)
+            lock.lock()
             let wasEmpty = outputs.isEmpty
             outputs.append((id, output))
-            pthread_mutex_unlock(mutex)
+            lock.unlock()
             // One wake-up per batch: the reactor drains every output it finds.
             if wasEmpty {
                 var one: UInt64 = 1
