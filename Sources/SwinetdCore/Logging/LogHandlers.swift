@@ -44,7 +44,7 @@ public struct StderrLogHandler: LogHandler {
 }
 
 /// Writes all of `bytes` to `fd`, retrying partial writes and EINTR; gives up on any other error.
-func writeAll(_ fd: Int32, _ bytes: UnsafeBufferPointer<UInt8>) {
+private func writeAll(_ fd: Int32, _ bytes: UnsafeBufferPointer<UInt8>) {
     var offset = 0
     while offset < bytes.count {
         let n = write(fd, bytes.baseAddress! + offset, bytes.count - offset)

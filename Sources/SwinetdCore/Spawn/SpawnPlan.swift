@@ -171,9 +171,9 @@ final class SpawnPlan {
         var pidfd: Int32 = -1
         var step: UnsafePointer<CChar>? = nil
         let result: Int32 = argv.withUnsafeBufferPointer { argvBuffer in
-                groups.withUnsafeBufferPointer { groupBuffer in
-                    extraFDs.withUnsafeBufferPointer { extraBuffer in
-                      rlimits.withUnsafeBufferPointer { limitBuffer in
+            groups.withUnsafeBufferPointer { groupBuffer in
+                extraFDs.withUnsafeBufferPointer { extraBuffer in
+                    rlimits.withUnsafeBufferPointer { limitBuffer in
                         var attr = sw_spawn_attr()
                         attr.path = UnsafePointer(path)
                         attr.argv = argvBuffer.baseAddress
@@ -204,9 +204,9 @@ final class SpawnPlan {
                         attr.sandbox = UnsafePointer(sandbox?.pointer)
                         attr.pid_env_value = pidValue
                         return sw_spawn(&attr, &pid, &pidfd, &step)
-                      }
                     }
                 }
+            }
         }
         if result == 0 { return .success(SpawnedChild(pid: pid, pidfd: pidfd)) }
         let stepName = step.map { String(cString: $0) } ?? "spawn"
